@@ -1,0 +1,154 @@
+"""Watch an LLM stream: a chat whose answer grows token by token, and a Debug tab
+that shows every chunk that made it, with timings.
+
+    python app.py [--host H] [--port P] [--share]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Any
+
+import gradio as gr
+
+from llm import Accumulator, Settings, aaccumulate, build_chat_model, max_concurrency, readable_error, to_messages
+from llm.config import ConfigError
+from llm.pacing import paced
+from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
+
+log = logging.getLogger("app")
+
+FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
+TIMELINE_EVERY_SECONDS = 0.5  # the picture is redrawn less often than the text: it is O(chunks)
+STREAMING, COMPLETE, STOPPED = "⏳ Streaming…", "✅ Complete", "⏹ Stopped by you"
+
+
+def header(settings: Settings | None, problem: str | None) -> str:
+    lines = ["# Watch an LLM stream", "Ask something in **Chat**; open **Debug** to see every chunk of the answer."]
+    if settings is not None:
+        lines.append(f"**Backend:** {settings.describe()}")
+    if problem:
+        lines.append(f"⚠️ **Not ready:** {problem}")
+    if settings is None or settings.provider == "local":
+        lines.append(
+            "Running offline. To use OpenAI instead, set `OPENAI_API_KEY` (and optionally `OPENAI_MODEL`) "
+            "in `.env` or the environment and restart; for another OpenAI-compatible server "
+            "(Ollama, vLLM, llama.cpp, LM Studio) set `OPENAI_BASE_URL`."
+        )
+    return "\n\n".join(lines)
+
+
+def load_backend(settings: Settings | None) -> tuple[Any, str | None]:
+    """The chat model, or None and a sentence saying how to configure one."""
+    if settings is None:
+        return None, None
+    if settings.needs_key:
+        return None, "LLM_PROVIDER=openai but no OPENAI_API_KEY (or OPENAI_BASE_URL) is set. See `.env.example`."
+    try:
+        model = build_chat_model(settings)
+    except Exception as error:  # a missing model file or package: say so on the page
+        return None, readable_error(error, settings.openai_api_key)
+    if hasattr(model, "warm_up"):  # load local weights in the background: the page opens at once
+        threading.Thread(target=model.warm_up, name="warm-up", daemon=True).start()
+    return model, None
+
+
+def build_demo(settings: Settings | None = None) -> gr.Blocks:
+    problem = None
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except ConfigError as error:
+            settings, problem = None, str(error)
+    model, model_problem = load_backend(settings)
+    problem = problem or model_problem
+    secret = settings.openai_api_key if settings else None
+
+    summary = gr.Markdown("No answer yet.", render=False, elem_id="debug-summary")
+    table = gr.Dataframe(
+        headers=TABLE_HEADERS, value=[], render=False, interactive=False, wrap=True, elem_id="debug-table"
+    )
+    timeline = gr.ScatterPlot(
+        x=TIMELINE_X, y=TIMELINE_Y, title="When each chunk arrived", render=False, elem_id="debug-timeline",
+        tooltip=[TIMELINE_X, TIMELINE_Y, TIMELINE_GAP], height=260,
+    )
+
+    async def chat(message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float):
+        """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
+        if model is None:
+            yield _note(problem or "No model is configured."), "No answer yet.", [], gr.skip()
+            return
+        if not (message or "").strip():
+            yield _note("Type a message first."), gr.skip(), gr.skip(), gr.skip()
+            return
+        acc, report = Accumulator(), DebugReport()
+        bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens))
+        stream = bound.astream(to_messages([*history, {"role": "user", "content": message}], system_prompt))
+        drawn_at = 0.0
+        try:
+            async for _ in paced(aaccumulate(stream, acc), FRAME_SECONDS):
+                report.update(acc.records)
+                ms = report.stats.last_ms
+                plot = gr.skip()
+                if ms - drawn_at >= TIMELINE_EVERY_SECONDS * 1000:
+                    plot, drawn_at = report.timeline(), ms
+                yield acc.text, report.summary(STREAMING), report.rows, plot
+        except Exception as error:
+            text = readable_error(error, secret)
+            log.warning("stream failed: %s", text)
+            report.update(acc.records)
+            answer = [{"role": "assistant", "content": acc.text}] if acc.text else []
+            yield [*answer, _note(text)], report.summary(f"⚠️ {text}"), report.rows, report.timeline()
+            return
+        report.update(acc.records)
+        yield acc.text, report.summary(COMPLETE, acc.text), report.rows, report.timeline()
+
+    with gr.Blocks(title="Watch an LLM stream", fill_height=True) as demo:
+        gr.Markdown(header(settings, problem), elem_id="backend-info")
+        with gr.Tab("Chat"):
+            chat_ui = gr.ChatInterface(
+                chat,
+                additional_inputs=[
+                    gr.Textbox(settings.system_prompt if settings else "", label="System prompt", lines=2),
+                    gr.Slider(0.0, 2.0, value=settings.default_temperature if settings else 0.7, step=0.05,
+                              label="Temperature"),
+                    gr.Slider(1, 4096, value=settings.default_max_tokens if settings else 256, step=1,
+                              label="Max tokens"),
+                ],
+                additional_inputs_accordion=gr.Accordion("Settings", open=False),
+                additional_outputs=[summary, table, timeline],
+                api_name="chat",
+                concurrency_limit=max_concurrency(settings) if settings else 1,
+                editable=True,
+                fill_height=True,
+            )
+        with gr.Tab("Debug"):
+            gr.Markdown("The latest answer, chunk by chunk. Text is shown as a JSON string so spaces and newlines are visible.")
+            summary.render()
+            timeline.render()
+            table.render()
+        chat_ui.textbox.stop(_mark_stopped, [summary], [summary], queue=False, api_visibility="undocumented")
+    return demo
+
+
+def _note(text: str) -> dict:
+    """A message the page shows but the model never sees (see `to_messages`)."""
+    return {"role": "assistant", "content": text, "metadata": {"title": "⚠️ Note"}}
+
+
+def _mark_stopped(summary: str) -> str:
+    return summary.replace(STREAMING, STOPPED, 1)
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Watch an LLM stream, chunk by chunk.")
+    parser.add_argument("--host", help="interface to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also ask Gradio for a public *.gradio.live link")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)

@@ -1,0 +1,28 @@
+"""Streaming core: settings, model choice, the one accumulator, chunk records, `LLM`.
+
+No Gradio in here: the page (`app.py`) is one consumer among others.
+"""
+
+from .accumulator import Accumulator, aaccumulate, accumulate
+from .config import ConfigError, Settings
+from .errors import readable_error, redact
+from .messages import to_messages
+from .models import build_chat_model, max_concurrency
+from .notebook import LLM
+from .records import ChunkRecord, StreamStats
+
+__all__ = [
+    "LLM",
+    "Accumulator",
+    "ChunkRecord",
+    "ConfigError",
+    "Settings",
+    "StreamStats",
+    "aaccumulate",
+    "accumulate",
+    "build_chat_model",
+    "max_concurrency",
+    "readable_error",
+    "redact",
+    "to_messages",
+]

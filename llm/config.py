@@ -1,0 +1,138 @@
+"""Settings read from the environment and an optional `.env` file.
+
+Every variable is documented in `.env.example`. Nothing here talks to a model.
+
+    >>> s = Settings.from_env({"OPENAI_API_KEY": "sk-test"}, dotenv=False)
+    >>> s.provider, s.openai_model
+    ('openai', 'gpt-4.1-mini')
+    >>> "sk-test" in repr(s)
+    False
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from dotenv import load_dotenv
+
+Provider = Literal["openai", "local"]
+
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer clearly and concisely."
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    provider: Provider = "local"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    local_model_path: str | None = None
+    local_n_ctx: int = 2048
+    local_repeat_penalty: float = 1.1
+    local_seed: int = -1
+    temperature: float | None = None
+    max_tokens: int | None = None
+    request_timeout: float = 60.0
+    max_retries: int = 2
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    concurrency_limit: int = 16
+
+    @property
+    def default_temperature(self) -> float:
+        """What the UI slider starts at: the setting, else what suits the provider."""
+        if self.temperature is not None:
+            return self.temperature
+        return 0.7
+
+    @property
+    def default_max_tokens(self) -> int:
+        if self.max_tokens is not None:
+            return self.max_tokens
+        # A 135M model rambles and repeats itself well before 1024 tokens.
+        return 256 if self.provider == "local" else 1024
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True
+    ) -> Settings:
+        """Read settings from `environ` (default: `os.environ`, after loading `.env`).
+
+        Variables already set in the environment win over `.env`.
+        """
+        if environ is None:
+            if dotenv:
+                load_dotenv(override=False)
+            environ = os.environ
+        env = {k: v.strip() for k, v in environ.items() if v is not None and v.strip()}
+
+        key = env.get("OPENAI_API_KEY")
+        base_url = env.get("OPENAI_BASE_URL")
+        provider = env.get("LLM_PROVIDER", "").lower() or (
+            "openai" if key or base_url else "local"
+        )
+        if provider not in ("openai", "local"):
+            raise ConfigError(
+                f"LLM_PROVIDER must be 'openai' or 'local', not {provider!r}"
+            )
+        return cls(
+            provider=provider,  # type: ignore[arg-type]
+            openai_api_key=key,
+            openai_base_url=base_url,
+            openai_model=env.get("OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
+            local_model_path=env.get("LOCAL_MODEL_PATH"),
+            local_n_ctx=_number(env, "LOCAL_N_CTX", int, 2048),
+            local_repeat_penalty=_number(env, "LOCAL_REPEAT_PENALTY", float, 1.1),
+            local_seed=_number(env, "LOCAL_SEED", int, -1),
+            temperature=_number(env, "LLM_TEMPERATURE", float, None),
+            max_tokens=_number(env, "LLM_MAX_TOKENS", int, None),
+            request_timeout=_number(env, "LLM_TIMEOUT", float, 60.0),
+            max_retries=_number(env, "LLM_MAX_RETRIES", int, 2),
+            system_prompt=env.get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+            concurrency_limit=_number(env, "CONCURRENCY_LIMIT", int, 16),
+        )
+
+    def describe(self) -> str:
+        """One line for the page: which backend and model. Never contains a secret."""
+        if self.provider == "local":
+            return f"local model `{self.local_model_name}` (llama.cpp on this machine's CPU)"
+        where = public_url(self.openai_base_url) if self.openai_base_url else "api.openai.com"
+        return f"OpenAI-compatible API at `{where}`, model `{self.openai_model}`"
+
+    @property
+    def local_model_name(self) -> str:
+        return os.path.basename(self.local_model_path or "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+    @property
+    def needs_key(self) -> bool:
+        """True when talking to api.openai.com without a key: every request would fail."""
+        return self.provider == "openai" and not self.openai_api_key and not self.openai_base_url
+
+
+def public_url(url: str) -> str:
+    """`url` without any user:password part, safe to show on the page."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default):
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, not {raw!r}") from None

@@ -1,0 +1,56 @@
+"""Readable, secret-free text for whatever went wrong while streaming.
+
+    >>> readable_error(TimeoutError("read timed out"))
+    'The model stopped sending for too long (timeout). read timed out'
+    >>> "sk-" in readable_error(RuntimeError("bad key sk-abcdefghijklmnopqrstuvwx"))
+    False
+"""
+
+from __future__ import annotations
+
+import re
+
+_KEY_PATTERN = re.compile(r"(sk|hf|pk|rk)[-_][A-Za-z0-9_\-*]{8,}")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove the given secrets and anything shaped like an API key from `text`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def readable_error(error: BaseException, *secrets: str | None) -> str:
+    """One sentence saying what kind of failure this is, then the (redacted) detail."""
+    name = type(error).__name__
+    status = getattr(error, "status_code", None)
+    detail = _detail(error)
+    if status == 401 or name == "AuthenticationError":
+        kind = "The server refused the API key (401). Check OPENAI_API_KEY."
+    elif status == 404 or name == "NotFoundError":
+        kind = "The server does not know this model or endpoint (404). Check OPENAI_MODEL and OPENAI_BASE_URL."
+    elif status == 429 or name == "RateLimitError":
+        kind = "The server is rate limiting us (429); try again shortly."
+    elif isinstance(status, int):
+        kind = f"The server answered with an error ({status})."
+    elif "Timeout" in name or isinstance(error, TimeoutError):
+        kind = "The model stopped sending for too long (timeout)."
+    elif "Connection" in name or isinstance(error, ConnectionError):
+        kind = "The connection to the model broke."
+    else:
+        kind = f"Streaming failed ({name})."
+    return redact(f"{kind} {detail}".strip(), *secrets)
+
+
+def _detail(error: BaseException) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message)
+    text = str(error)
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({type(cause).__name__}: {cause})"
+    return text

@@ -1,0 +1,52 @@
+"""Turn a question or a chat history into LangChain messages.
+
+    >>> [m.type for m in to_messages("hi", system_prompt="be brief")]
+    ['system', 'human']
+    >>> history = [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ...            {"role": "assistant", "content": "hello"}]
+    >>> [(m.type, m.content) for m in to_messages(history + [{"role": "user", "content": "again"}])]
+    [('human', 'hi'), ('ai', 'hello'), ('human', 'again')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Union
+
+from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
+
+Prompt = Union[str, Sequence[Union[BaseMessage, dict[str, Any]]]]
+
+
+def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMessage]:
+    """A string becomes one user message; a list is a history (OpenAI/Gradio dicts or messages).
+
+    Dict messages that carry a `metadata.title` are notes the chat page showed
+    (such as an error) rather than turns of the conversation, so they are left out.
+    """
+    if isinstance(prompt, str):
+        items: list[Any] = [{"role": "user", "content": prompt}]
+    else:
+        items = [_plain(m) for m in prompt if not _is_page_note(m)]
+    messages = convert_to_messages(items)
+    if system_prompt and not any(isinstance(m, SystemMessage) for m in messages):
+        messages.insert(0, SystemMessage(content=system_prompt))
+    return messages
+
+
+def _is_page_note(message: Any) -> bool:
+    return isinstance(message, dict) and bool((message.get("metadata") or {}).get("title"))
+
+
+def _plain(message: Any) -> Any:
+    """Keep only role and text of a dict message: Gradio adds keys the model must not see."""
+    if not isinstance(message, dict):
+        return message
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(
+            part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+        )
+    elif not isinstance(content, str):
+        content = "" if content is None else str(content)
+    return {"role": message.get("role", "user"), "content": content}

@@ -1,0 +1,78 @@
+"""The notebook API of LangChain's streaming how-to.
+
+    >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    >>> text, chunks = LLM(FakeListChatModel(responses=["Hi!"])).stream("who's elon musk?")
+    Hi!
+    >>> text, [c.content for c in chunks]
+    ('Hi!', ['H', 'i', '!'])
+
+With no model given, `LLM()` builds the one the environment configures
+(OpenAI or an OpenAI-compatible server with a key or base URL, else the bundled
+local model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk
+
+from .accumulator import Accumulator, aaccumulate, accumulate
+from .config import Settings
+from .messages import Prompt, to_messages
+from .models import build_chat_model
+from .records import ChunkRecord
+
+
+class LLM:
+    """A chat model plus a system prompt; `stream` prints tokens as they arrive."""
+
+    def __init__(
+        self,
+        model: BaseChatModel | None = None,
+        *,
+        settings: Settings | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        if model is None:
+            settings = settings or Settings.from_env()
+            model = build_chat_model(settings)
+        self.model = model
+        self.system_prompt = system_prompt
+        self.records: list[ChunkRecord] = []
+
+    def stream(
+        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
+    ) -> tuple[str, list[AIMessageChunk]]:
+        """Stream an answer to `prompt` (a question or a message history).
+
+        Returns `(full_text, chunks)`; `self.records` holds each chunk's timing.
+        Extra keyword arguments (`temperature`, `max_tokens`, ...) go to the model.
+        """
+        acc = Accumulator()
+        messages = to_messages(prompt, system_prompt or self.system_prompt)
+        for _, record in accumulate(self.model.stream(messages, **kwargs), acc):
+            _echo(record, echo)
+        return self._finish(acc, echo)
+
+    async def astream(
+        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
+    ) -> tuple[str, list[AIMessageChunk]]:
+        """The async twin of `stream`: `text, chunks = await LLM().astream(...)`."""
+        acc = Accumulator()
+        messages = to_messages(prompt, system_prompt or self.system_prompt)
+        async for _, record in aaccumulate(self.model.astream(messages, **kwargs), acc):
+            _echo(record, echo)
+        return self._finish(acc, echo)
+
+    def _finish(self, acc: Accumulator, echo: bool) -> tuple[str, list[AIMessageChunk]]:
+        if echo:
+            print(flush=True)
+        self.records = acc.records
+        return acc.text, acc.chunks
+
+
+def _echo(record: ChunkRecord, echo: bool) -> None:
+    if echo and record.text:
+        print(record.text, end="", flush=True)

@@ -1,0 +1,113 @@
+"""The Debug view of one answer: a row per chunk, a summary, timeline points.
+
+Plain data, no UI library: the page renders it, tests read it.
+
+    >>> from llm.accumulator import Accumulator
+    >>> from langchain_core.messages import AIMessageChunk
+    >>> acc = Accumulator()
+    >>> _ = acc.add(AIMessageChunk(content="Hi ")); _ = acc.add(AIMessageChunk(content="there\\n"))
+    >>> report = DebugReport(); report.update(acc.records)
+    >>> [row[3] for row in report.rows]
+    ['"Hi "', '"there\\\\n"']
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .records import ChunkRecord, StreamStats
+
+TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position"]
+TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before (ms)"
+
+
+def visible_text(text: str) -> str:
+    """The chunk text as a JSON string literal: quotes show leading and trailing
+    spaces, escapes show newlines and tabs, and `json.loads` gives the exact text back."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) if value else ""
+
+
+def table_row(record: ChunkRecord) -> list[Any]:
+    return [
+        record.index,
+        round(record.ms_since_start, 1),
+        round(record.ms_since_previous, 1),
+        visible_text(record.text),
+        record.id or "",
+        _compact(record.response_metadata),
+        _compact(record.usage_metadata),
+        record.chunk_position or "",
+    ]
+
+
+class DebugReport:
+    """Grows with each new record; work per record is constant."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[Any]] = []
+        self.stats = StreamStats()
+        self._records: list[ChunkRecord] = []
+
+    def update(self, records: list[ChunkRecord]) -> None:
+        """Take in the records not seen yet (the list only ever grows)."""
+        for record in records[len(self._records) :]:
+            self._records.append(record)
+            self.rows.append(table_row(record))
+            self.stats.add(record)
+
+    def timeline(self) -> dict[str, Any]:
+        """Points (chunk index, ms since request, gap before it) in the column/row
+        shape Gradio's native plots take, so no DataFrame is built per update."""
+        columns = [TIMELINE_X, TIMELINE_Y, TIMELINE_GAP]
+        return {
+            "columns": columns,
+            "data": [row[:3] for row in self.rows],
+            "datatypes": dict.fromkeys(columns, "quantitative"),
+            "mark": "point",
+        }
+
+    def summary(self, status: str, final_text: str | None = None) -> str:
+        """Markdown: status line, the figures, and (with `final_text`) the sum check."""
+        s = self.stats
+        lines = [
+            f"**{status}**",
+            "",
+            "| chunks | time to first token | total time | tokens/s | usage |",
+            "|---|---|---|---|---|",
+            f"| {s.chunks} | {_ms(s.first_token_ms)} | {_ms(s.last_ms if s.chunks else None)} "
+            f"| {_rate(s.tokens_per_second)} | {_usage(s.usage)} |",
+        ]
+        if final_text is not None:
+            lines += ["", self.sum_check(final_text)]
+        return "\n".join(lines)
+
+    def sum_check(self, final_text: str) -> str:
+        joined = "".join(r.text for r in self._records)
+        if joined == final_text:
+            return f"Sum check ✅ the {len(self._records)} chunks add up to the final message ({len(final_text)} characters)."
+        return (
+            f"Sum check ❌ the chunks join to {len(joined)} characters but the final message has "
+            f"{len(final_text)}."
+        )
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def _usage(usage: dict[str, Any] | None) -> str:
+    if not usage:
+        return "not reported"
+    return (
+        f"in {usage.get('input_tokens', '?')} · out {usage.get('output_tokens', '?')} "
+        f"· total {usage.get('total_tokens', '?')}"
+    )

@@ -1,0 +1,239 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks.
+
+It speaks real HTTP/1.1 with chunked Server-Sent Events, like api.openai.com:
+`data: {...}` lines, a usage chunk when `stream_options.include_usage` is set,
+and `data: [DONE]`. What it sends is set by `server.scenario`; what it saw is
+in `server.requests`, and clients that hung up early are in `server.disconnects`.
+
+    python -m tests.openai_server --port 8001 --tokens 200 --rate 20
+    OPENAI_BASE_URL=http://127.0.0.1:8001/v1 python app.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def numbered_tokens(n: int) -> list[str]:
+    return ["w0"] + [f" w{i}" for i in range(1, n)]
+
+
+@dataclass
+class Scenario:
+    tokens: list[str] = field(default_factory=lambda: numbered_tokens(5))
+    rate: float = 0.0  # tokens per second; 0 = as fast as possible
+    status: int = 200  # answer every request with this HTTP status
+    fail_first: int = 0  # answer the first N requests with 500, then behave
+    drop_after: int | None = None  # cut the TCP connection after this many tokens
+    stall_after: int | None = None  # send nothing more after this many tokens
+    stall_seconds: float = 30.0
+
+
+@dataclass
+class Disconnect:
+    at: float  # time.monotonic() when the server noticed
+    tokens_sent: int
+
+
+class FakeOpenAIServer:
+    def __init__(self, scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.scenario = scenario or Scenario()
+        self.requests: list[dict] = []
+        self.disconnects: list[Disconnect] = []
+        self.completed = 0
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def reset(self, scenario: Scenario | None = None) -> None:
+        with self._lock:
+            self.scenario = scenario or Scenario()
+            self.requests.clear()
+            self.disconnects.clear()
+            self.completed = 0
+            self.max_active = self.active
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _enter_stream(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+
+    def _leave_stream(self, tokens_sent: int, finished: bool) -> None:
+        with self._lock:
+            self.active -= 1
+            if finished:
+                self.completed += 1
+            else:
+                self.disconnects.append(Disconnect(time.monotonic(), tokens_sent))
+
+
+def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with server._lock:
+                server.requests.append(body)
+                number = len(server.requests)
+                scenario = server.scenario
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                return self._json(404, {"error": {"message": f"no route {self.path}"}})
+            if number <= scenario.fail_first or scenario.status != 200:
+                status = scenario.status if scenario.status != 200 else 500
+                return self._json(
+                    status, {"error": {"message": f"scripted failure {status}", "type": "server_error"}}
+                )
+            if body.get("stream"):
+                self._stream(body, scenario)
+            else:
+                text = "".join(scenario.tokens)
+                self._json(200, _completion(body, text, len(scenario.tokens)))
+
+        def _stream(self, body: dict, scenario: Scenario) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            server._enter_stream()
+            sent, finished = 0, False
+            model = body.get("model", "fake")
+            try:
+                self._event(_chunk(model, {"role": "assistant", "content": ""}))
+                gap = 1 / scenario.rate if scenario.rate else 0
+                for token in scenario.tokens:
+                    if scenario.drop_after is not None and sent >= scenario.drop_after:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        finished = True  # the server chose to end it: not a client disconnect
+                        return
+                    if scenario.stall_after is not None and sent >= scenario.stall_after:
+                        if not self._wait(scenario.stall_seconds):
+                            return
+                    if gap and not self._wait(gap):
+                        return
+                    self._event(_chunk(model, {"content": token}))
+                    sent += 1
+                self._event(_chunk(model, {}, finish_reason="stop"))
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    usage = _usage(body, sent)
+                    self._event({**_chunk(model, {}), "choices": [], "usage": usage})
+                self._raw(b"data: [DONE]\n\n")
+                self._raw(b"")  # the zero-length chunk that ends the body
+                finished = True
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                server._leave_stream(sent, finished)
+
+        def _wait(self, seconds: float) -> bool:
+            """Sleep, but return False as soon as the client hangs up."""
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([self.connection], [], [], left)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    return False
+            return True
+
+        def _event(self, payload: dict) -> None:
+            self._raw(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        def _raw(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _json(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _chunk(model: str, delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def _usage(body: dict, completion_tokens: int) -> dict:
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def _completion(body: dict, text: str, tokens: int) -> dict:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": _usage(body, tokens),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=20.0)
+    args = parser.parse_args()
+    scenario = Scenario(tokens=numbered_tokens(args.tokens), rate=args.rate)
+    server = FakeOpenAIServer(scenario, port=args.port)
+    print(f"serving {args.tokens} tokens at {args.rate}/s on {server.base_url}", flush=True)
+    server._httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
