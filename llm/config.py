@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from dotenv import load_dotenv
+from pathlib import Path
+
+from dotenv import find_dotenv, load_dotenv
 
 Provider = Literal["openai", "local"]
 
@@ -32,7 +34,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     provider: Provider = "local"
-    openai_api_key: str | None = field(default=None, repr=False)
+    openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
     local_model_path: str | None = None
@@ -45,6 +47,13 @@ class Settings:
     max_retries: int = 2
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     concurrency_limit: int = 16
+
+    def __repr__(self) -> str:
+        shown = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "openai_api_key"}
+        if self.openai_base_url:
+            shown["openai_base_url"] = public_url(self.openai_base_url)
+        shown["openai_api_key"] = "***" if self.openai_api_key else None
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     @property
     def default_temperature(self) -> float:
@@ -66,11 +75,13 @@ class Settings:
     ) -> Settings:
         """Read settings from `environ` (default: `os.environ`, after loading `.env`).
 
-        Variables already set in the environment win over `.env`.
+        `.env` is looked for in the working directory (a notebook's folder), then
+        in the project folder. Variables already set in the environment win.
         """
         if environ is None:
             if dotenv:
-                load_dotenv(override=False)
+                load_dotenv(find_dotenv(usecwd=True), override=False)
+                load_dotenv(Path(__file__).resolve().parents[1] / ".env", override=False)
             environ = os.environ
         env = {k: v.strip() for k, v in environ.items() if v is not None and v.strip()}
 

@@ -31,6 +31,7 @@ def max_concurrency(settings: Settings) -> int:
 
 
 def _openai(settings: Settings) -> BaseChatModel:
+    import openai
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
@@ -39,7 +40,10 @@ def _openai(settings: Settings) -> BaseChatModel:
         base_url=settings.openai_base_url,
         temperature=settings.default_temperature,
         max_tokens=settings.default_max_tokens,
-        timeout=settings.request_timeout,
+        # A Timeout object (unhashable) makes langchain-openai give this model its own
+        # HTTP client instead of a process-wide cached one, whose pooled connections
+        # would belong to whichever event loop used them first.
+        timeout=openai.Timeout(settings.request_timeout),
         max_retries=settings.max_retries,
         stream_usage=True,
     )

@@ -1,0 +1,152 @@
+"""The one streaming loop: running sums, chunk records, closing."""
+
+import asyncio
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+
+from llm import Accumulator, StreamStats, aaccumulate, accumulate
+from llm.pacing import paced
+from llm.records import ChunkRecord
+
+
+def fake(text: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(content=text, id="run-42")]))
+
+
+def test_each_step_is_the_running_sum_of_the_chunks_so_far():
+    steps = list(accumulate(fake("the quick brown fox").stream("hi")))
+    texts = [total.text for total, _ in steps]
+    assert texts[-1] == "the quick brown fox"
+    joined = ""
+    for total, record in steps:
+        joined += record.text
+        assert total.text == joined
+    assert all(isinstance(total, AIMessageChunk) for total, _ in steps)
+
+
+def test_records_number_the_chunks_and_time_them():
+    acc = Accumulator()
+    list(accumulate(FakeListChatModel(responses=["abcd"], sleep=0.01).stream("hi"), acc))
+    assert [r.index for r in acc.records] == [0, 1, 2, 3]
+    assert [r.text for r in acc.records] == list("abcd")
+    times = [r.ms_since_start for r in acc.records]
+    assert times == sorted(times)
+    assert all(r.ms_since_previous >= 9 for r in acc.records)  # the model sleeps 10 ms per chunk
+    assert acc.records[-1].ms_since_start == pytest.approx(sum(r.ms_since_previous for r in acc.records))
+
+
+def test_records_keep_id_metadata_usage_and_position():
+    chunk = AIMessageChunk(
+        content="x",
+        id="run-1",
+        response_metadata={"finish_reason": "stop"},
+        usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+        chunk_position="last",
+    )
+    _, record = Accumulator().add(chunk)
+    assert record == ChunkRecord(
+        index=0,
+        ms_since_start=record.ms_since_start,
+        ms_since_previous=record.ms_since_previous,
+        text="x",
+        id="run-1",
+        response_metadata={"finish_reason": "stop"},
+        usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+        chunk_position="last",
+    )
+
+
+def test_the_sum_equals_adding_the_chunks_by_hand():
+    acc = Accumulator()
+    list(accumulate(fake("one two three").stream("hi"), acc))
+    by_hand = acc.chunks[0]
+    for chunk in acc.chunks[1:]:
+        by_hand = by_hand + chunk
+    assert acc.total == by_hand
+    assert acc.text == "one two three"
+
+
+def test_async_twin_gives_the_same_texts():
+    async def run():
+        return [(t.text, r.text) async for t, r in aaccumulate(fake("a b c").astream("hi"))]
+
+    sync = [(t.text, r.text) for t, r in accumulate(fake("a b c").stream("hi"))]
+    assert asyncio.run(run()) == sync
+
+
+def test_closing_the_sync_loop_closes_the_stream():
+    closed = []
+
+    def chunks():
+        try:
+            for c in "abcdef":
+                yield AIMessageChunk(content=c)
+        finally:
+            closed.append(True)
+
+    loop = accumulate(chunks())
+    next(loop), next(loop)
+    loop.close()
+    assert closed == [True]
+
+
+def test_closing_the_async_loop_closes_the_stream_at_once():
+    closed = []
+
+    async def chunks():
+        try:
+            for c in "abcdef":
+                yield AIMessageChunk(content=c)
+                await asyncio.sleep(0)
+        finally:
+            closed.append(True)
+
+    async def run():
+        loop = aaccumulate(chunks())
+        await anext(loop)
+        await loop.aclose()
+        return list(closed)
+
+    assert asyncio.run(run()) == [True]
+
+
+def test_stats_tokens_per_second_uses_reported_usage_over_generation_time():
+    stats = StreamStats()
+    stats.add(ChunkRecord(0, 100.0, 100.0, ""))
+    stats.add(ChunkRecord(1, 200.0, 100.0, "a"))
+    stats.add(ChunkRecord(2, 1200.0, 1000.0, "b"))
+    stats.add(ChunkRecord(3, 1210.0, 10.0, "", usage_metadata={"output_tokens": 11, "total_tokens": 20}))
+    assert stats.first_token_ms == 200.0
+    assert stats.tokens_per_second == pytest.approx(10.0)  # 10 tokens after the first, in 1 s
+    assert stats.chunks == 4 and stats.text_chunks == 2
+
+
+def test_paced_keeps_every_item_and_groups_bursts():
+    async def burst():
+        for i in range(50):
+            yield i
+
+    async def run():
+        return [batch async for batch in paced(burst(), interval=60)]
+
+    batches = asyncio.run(run())
+    assert [i for batch in batches for i in batch] == list(range(50))
+    assert len(batches) == 2  # the first item at once, the rest of the burst in one update
+
+
+def test_paced_flushes_a_waiting_item_when_the_stream_stalls():
+    async def stalling():
+        yield 1
+        yield 2  # arrives within the interval: waits for company
+        await asyncio.sleep(30)
+        yield 3
+
+    async def run():
+        loop = paced(stalling(), interval=0.05)
+        first, second = await anext(loop), await asyncio.wait_for(anext(loop), timeout=5)
+        await loop.aclose()
+        return first, second
+
+    assert asyncio.run(run()) == ([1], [2])

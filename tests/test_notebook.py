@@ -1,0 +1,72 @@
+"""The notebook API: `text, chunks = LLM().stream(question)` prints as it goes."""
+
+import asyncio
+import io
+import sys
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+
+from llm import LLM
+from llm.models import build_chat_model
+from tests.conftest import server_settings
+from tests.openai_server import Scenario, numbered_tokens
+
+
+class Tee(io.StringIO):
+    """Stdout that remembers what had been printed each time the model is asked for a chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+
+def test_stream_returns_text_and_chunks(capsys):
+    text, chunks = LLM(FakeListChatModel(responses=["Elon Musk is a CEO."])).stream("who's elon musk?")
+    assert text == "Elon Musk is a CEO."
+    assert all(isinstance(c, AIMessageChunk) for c in chunks)
+    assert "".join(c.content for c in chunks) == text
+    assert capsys.readouterr().out == "Elon Musk is a CEO.\n"
+
+
+def test_tokens_are_printed_while_streaming_not_after(monkeypatch):
+    out = Tee()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    class Watching(FakeListChatModel):
+        def _stream(self, *args, **kwargs):
+            for chunk in super()._stream(*args, **kwargs):
+                out.seen.append(out.getvalue())
+                yield chunk
+
+    LLM(Watching(responses=["abc"])).stream("q")
+    assert out.seen == ["", "a", "ab"]  # each chunk was printed before the next was made
+
+
+def test_astream_is_the_async_twin(capsys):
+    text, chunks = asyncio.run(LLM(FakeListChatModel(responses=["hello"])).astream("hi"))
+    assert (text, len(chunks)) == ("hello", 5)
+    assert capsys.readouterr().out == "hello\n"
+
+
+def test_echo_false_prints_nothing(capsys):
+    LLM(FakeListChatModel(responses=["quiet"])).stream("hi", echo=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_history_and_system_prompt_reach_a_real_server(server):
+    server.scenario = Scenario(tokens=numbered_tokens(3))
+    llm = LLM(build_chat_model(server_settings(server)), system_prompt="Be terse.")
+    history = [HumanMessage("first"), AIMessage("answer one"), {"role": "user", "content": "second"}]
+    text, chunks = llm.stream(history, echo=False)
+    assert text == "w0 w1 w2"
+    assert server.requests[-1]["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "answer one"},
+        {"role": "user", "content": "second"},
+    ]
+    text, _ = asyncio.run(llm.astream("again", system_prompt="Be kind.", echo=False))
+    assert server.requests[-1]["messages"][0] == {"role": "system", "content": "Be kind."}
+    usage = [r.usage_metadata for r in llm.records if r.usage_metadata]
+    assert [(u["input_tokens"], u["output_tokens"]) for u in usage] == [(3, 3)]  # 3 words in, 3 tokens out

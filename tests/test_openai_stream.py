@@ -1,0 +1,108 @@
+"""ChatOpenAI through the accumulator against a real OpenAI-compatible HTTP server."""
+
+import asyncio
+import statistics
+import time
+
+import openai
+import pytest
+
+from llm import Accumulator, aaccumulate, accumulate, build_chat_model, readable_error
+from tests.conftest import server_settings
+from tests.openai_server import Scenario, numbered_tokens
+
+SECRET = "sk-test-secret-key-1234567890"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_hundred_tokens_arrive_as_a_hundred_chunks_with_usage(server):
+    server.scenario = Scenario(tokens=numbered_tokens(100))
+    acc = Accumulator()
+    list(accumulate(build_chat_model(server_settings(server)).stream("hi"), acc))
+    texts = [r.text for r in acc.records if r.text]
+    assert texts == numbered_tokens(100)
+    assert acc.text == "".join(numbered_tokens(100))
+    usage = [r.usage_metadata for r in acc.records if r.usage_metadata]
+    assert usage[-1]["output_tokens"] == 100
+    assert acc.total.response_metadata["finish_reason"] == "stop"
+    assert server.requests[-1]["stream_options"] == {"include_usage": True}
+
+
+def test_chunk_timings_follow_the_servers_pace(server):
+    server.scenario = Scenario(tokens=numbered_tokens(20), rate=50)  # one token every 20 ms
+    acc = Accumulator()
+
+    async def go():
+        async for _ in aaccumulate(build_chat_model(server_settings(server)).astream("hi"), acc):
+            pass
+
+    run(go())
+    gaps = [r.ms_since_previous for r in acc.records if r.text][1:]
+    assert statistics.median(gaps) > 15
+    assert acc.records[-1].ms_since_start > 19 * 15
+
+
+def test_an_error_status_becomes_a_readable_secret_free_message(server):
+    server.scenario = Scenario(status=500)
+    with pytest.raises(openai.InternalServerError) as caught:
+        list(accumulate(build_chat_model(server_settings(server)).stream("hi")))
+    text = readable_error(caught.value, SECRET)
+    assert text.startswith("The server answered with an error (500).")
+    assert "scripted failure 500" in text
+    assert SECRET not in text
+
+
+def test_a_failed_first_request_is_retried(server):
+    server.scenario = Scenario(tokens=numbered_tokens(3), fail_first=1)
+    acc = Accumulator()
+    list(accumulate(build_chat_model(server_settings(server, max_retries=1)).stream("hi"), acc))
+    assert acc.text == "w0 w1 w2"
+    assert len(server.requests) == 2
+
+
+def test_a_dropped_connection_raises_but_keeps_the_partial_answer(server):
+    server.scenario = Scenario(tokens=numbered_tokens(10), drop_after=4)
+    acc = Accumulator()
+    with pytest.raises(Exception) as caught:
+        list(accumulate(build_chat_model(server_settings(server)).stream("hi"), acc))
+    assert acc.text == "w0 w1 w2 w3"
+    assert readable_error(caught.value).startswith(("The connection to the model broke.", "Streaming failed"))
+
+
+def test_a_stall_times_out_and_keeps_the_partial_answer(server):
+    server.scenario = Scenario(tokens=numbered_tokens(10), stall_after=3, stall_seconds=30)
+    acc = Accumulator()
+
+    async def go():
+        model = build_chat_model(server_settings(server, request_timeout=1.0))
+        async for _ in aaccumulate(model.astream("hi"), acc):
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(openai.APITimeoutError) as caught:
+        run(go())
+    assert time.monotonic() - started < 10
+    assert acc.text == "w0 w1 w2"
+    assert "timeout" in readable_error(caught.value)
+
+
+def test_closing_the_loop_hangs_up_on_the_server(server):
+    server.scenario = Scenario(tokens=numbered_tokens(200), rate=50)
+
+    async def go():
+        loop = aaccumulate(build_chat_model(server_settings(server)).astream("hi"))
+        async for _, record in loop:
+            if record.index == 5:
+                await loop.aclose()
+                return time.monotonic()
+
+    closed_at = run(go())
+    deadline = time.monotonic() + 5
+    while not server.disconnects and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.disconnects, "the server never saw the client hang up"
+    assert server.disconnects[0].at - closed_at < 1.0
+    assert server.disconnects[0].tokens_sent < 20
