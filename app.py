@@ -22,7 +22,7 @@ log = logging.getLogger("app")
 
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
 TIMELINE_EVERY_SECONDS = 0.5  # the picture is redrawn less often than the text: it is O(chunks)
-STREAMING, COMPLETE, STOPPED = "⏳ Streaming…", "✅ Complete", "⏹ Stopped by you"
+STREAMING, COMPLETE, STOPPED = "● Streaming…", "✓ Complete", "■ Stopped by you"
 
 
 def header(settings: Settings | None, problem: str | None) -> str:
@@ -30,7 +30,7 @@ def header(settings: Settings | None, problem: str | None) -> str:
     if settings is not None:
         lines.append(f"**Backend:** {settings.describe()}")
     if problem:
-        lines.append(f"⚠️ **Not ready:** {problem}")
+        lines.append(f"⚠ **Not ready:** {problem}")
     if settings is None or settings.provider == "local":
         lines.append(
             "Running offline. To use OpenAI instead, set `OPENAI_API_KEY` (and optionally `OPENAI_MODEL`) "
@@ -100,7 +100,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             log.warning("stream failed: %s", text)
             report.update(acc.records)
             answer = [{"role": "assistant", "content": acc.text}] if acc.text else []
-            yield [*answer, _note(text)], report.summary(f"⚠️ {text}"), report.rows, report.timeline()
+            yield [*answer, _note(text)], report.summary(f"✗ {text}"), report.rows, report.timeline()
             return
         report.update(acc.records)
         yield acc.text, report.summary(COMPLETE, acc.text), report.rows, report.timeline()
@@ -111,14 +111,18 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             chat_ui = gr.ChatInterface(
                 chat,
                 additional_inputs=[
-                    gr.Textbox(settings.system_prompt if settings else "", label="System prompt", lines=2),
+                    # render=False: ChatInterface places them in its accordion under the chat.
+                    gr.Textbox(settings.system_prompt if settings else "", label="System prompt", lines=2,
+                               render=False),
                     gr.Slider(0.0, 2.0, value=settings.default_temperature if settings else 0.7, step=0.05,
-                              label="Temperature"),
+                              label="Temperature", render=False),
                     gr.Slider(1, 4096, value=settings.default_max_tokens if settings else 256, step=1,
-                              label="Max tokens"),
+                              label="Max tokens", render=False),
                 ],
-                additional_inputs_accordion=gr.Accordion("Settings", open=False),
+                additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
                 additional_outputs=[summary, table, timeline],
+                textbox=gr.Textbox(placeholder="Type a message...", elem_id="chat-input", render=False,
+                                   show_label=False, submit_btn=True, stop_btn=True),
                 api_name="chat",
                 concurrency_limit=max_concurrency(settings) if settings else 1,
                 editable=True,
@@ -135,7 +139,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
 def _note(text: str) -> dict:
     """A message the page shows but the model never sees (see `to_messages`)."""
-    return {"role": "assistant", "content": text, "metadata": {"title": "⚠️ Note"}}
+    return {"role": "assistant", "content": text, "metadata": {"title": "⚠ Note"}}
 
 
 def _mark_stopped(summary: str) -> str:

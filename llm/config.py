@@ -39,6 +39,7 @@ class Settings:
     openai_model: str = DEFAULT_OPENAI_MODEL
     local_model_path: str | None = None
     local_n_ctx: int = 2048
+    local_n_threads: int | None = None
     local_repeat_penalty: float = 1.1
     local_seed: int = -1
     temperature: float | None = None
@@ -101,6 +102,7 @@ class Settings:
             openai_model=env.get("OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
             local_model_path=env.get("LOCAL_MODEL_PATH"),
             local_n_ctx=_number(env, "LOCAL_N_CTX", int, 2048),
+            local_n_threads=_number(env, "LOCAL_N_THREADS", int, None),
             local_repeat_penalty=_number(env, "LOCAL_REPEAT_PENALTY", float, 1.1),
             local_seed=_number(env, "LOCAL_SEED", int, -1),
             temperature=_number(env, "LLM_TEMPERATURE", float, None),

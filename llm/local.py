@@ -13,7 +13,7 @@ llama.cpp's server: see "Code map" in the README.
 from __future__ import annotations
 
 import asyncio
-import functools
+import atexit
 import importlib.util
 import os
 import threading
@@ -61,9 +61,43 @@ def resolve_model_path(settings: Settings) -> str:
     return path
 
 
-@functools.cache
-def load_llama(model_path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
-    """Load a GGUF once per process. The lock guards its one context: one answer at a time."""
+def default_threads() -> int:
+    """One core fewer than the machine has: the web server's event loop needs one.
+
+    Measured on 2 cores (benchmarks/local_model.py): with both cores generating,
+    the event loop waking for each token stalls llama.cpp's spinning threads and
+    the app streams at 0.6x; with one core generating it streams at ~0.97x of
+    raw llama-cpp-python on the same settings.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+_loaded: dict[tuple, tuple[Any, threading.Lock]] = {}
+_loading = threading.Lock()
+
+
+def load_llama(model_path: str, n_ctx: int, n_threads: int | None = None) -> tuple[Any, threading.Lock]:
+    """Load a GGUF once per process. The lock guards its one context: one answer at a time.
+
+    Loading is serialised too: the app's warm-up thread and a first request
+    arriving meanwhile must get the same model and the same lock.
+    """
+    key = (model_path, n_ctx, n_threads)
+    with _loading:
+        if key not in _loaded:
+            _loaded[key] = (_new_llama(*key), threading.Lock())
+        return _loaded[key]
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free llama.cpp's memory while Python still can (not in a destructor at shutdown)."""
+    for llama, _ in _loaded.values():
+        llama.close()
+    _loaded.clear()
+
+
+def _new_llama(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as error:
@@ -71,8 +105,13 @@ def load_llama(model_path: str, n_ctx: int) -> tuple[Any, threading.Lock]:
             "llama-cpp-python is not installed: `pip install -r requirements.txt`"
         ) from error
     # chat_format=None: llama-cpp-python takes the chat template from the GGUF metadata.
-    llama = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False)
-    return llama, threading.Lock()
+    return Llama(
+        model_path=model_path,
+        n_ctx=n_ctx,
+        n_threads=n_threads or default_threads(),
+        n_threads_batch=os.cpu_count(),  # reading the prompt is one burst before the first token
+        verbose=False,
+    )
 
 
 class ChatLocalLlama(BaseChatModel):
@@ -80,6 +119,7 @@ class ChatLocalLlama(BaseChatModel):
 
     model_path: str
     n_ctx: int = 2048
+    n_threads: int | None = None
     temperature: float = 0.7
     max_tokens: int = 256
     repeat_penalty: float = 1.1
@@ -90,6 +130,7 @@ class ChatLocalLlama(BaseChatModel):
         return cls(
             model_path=resolve_model_path(settings),
             n_ctx=settings.local_n_ctx,
+            n_threads=settings.local_n_threads,
             temperature=settings.default_temperature,
             max_tokens=settings.default_max_tokens,
             repeat_penalty=settings.local_repeat_penalty,
@@ -106,7 +147,7 @@ class ChatLocalLlama(BaseChatModel):
 
     def warm_up(self) -> None:
         """Load the weights now (they load on first use otherwise)."""
-        load_llama(self.model_path, self.n_ctx)
+        load_llama(self.model_path, self.n_ctx, self.n_threads)
 
     def _generate(
         self,
@@ -126,7 +167,7 @@ class ChatLocalLlama(BaseChatModel):
         cancelled: threading.Event | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        llama, lock = load_llama(self.model_path, self.n_ctx)
+        llama, lock = load_llama(self.model_path, self.n_ctx, self.n_threads)
         cancelled = cancelled or threading.Event()
         while not lock.acquire(timeout=0.1):  # wait for our turn, unless stopped meanwhile
             if cancelled.is_set():
@@ -156,12 +197,10 @@ class ChatLocalLlama(BaseChatModel):
                             "finish_reason": choice["finish_reason"],
                             "model_name": os.path.basename(self.model_path),
                         }
-                    chunk = ChatGenerationChunk(
+                    # No on_llm_new_token here: BaseChatModel.stream/astream fire it for each chunk.
+                    yield ChatGenerationChunk(
                         message=AIMessageChunk(content=text, id=part.get("id"), response_metadata=metadata)
                     )
-                    if run_manager and text:
-                        run_manager.on_llm_new_token(text, chunk=chunk)
-                    yield chunk
             finally:
                 parts.close()
             prompt_tokens = max(0, llama.n_tokens - produced)
@@ -211,8 +250,6 @@ class ChatLocalLlama(BaseChatModel):
             while (item := await queue.get()) is not done:
                 if isinstance(item, BaseException):
                     raise item
-                if run_manager and item.text:
-                    await run_manager.on_llm_new_token(item.text, chunk=item)
                 yield item
         finally:
             cancelled.set()

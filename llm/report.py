@@ -89,9 +89,9 @@ class DebugReport:
     def sum_check(self, final_text: str) -> str:
         joined = "".join(r.text for r in self._records)
         if joined == final_text:
-            return f"Sum check ✅ the {len(self._records)} chunks add up to the final message ({len(final_text)} characters)."
+            return f"Sum check ✓ the {len(self._records)} chunks add up to the final message ({len(final_text)} characters)."
         return (
-            f"Sum check ❌ the chunks join to {len(joined)} characters but the final message has "
+            f"Sum check ✗ the chunks join to {len(joined)} characters but the final message has "
             f"{len(final_text)}."
         )
 

@@ -1,0 +1,178 @@
+"""The real app on loopback, driven through `/chat` with gradio_client."""
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from tests.conftest import launch, server_settings
+from tests.openai_server import Scenario, numbered_tokens
+
+SECRET = "sk-test-secret-key-1234567890"
+
+
+def chat(url: str, message: str, system_prompt: str = "Be brief.", temperature=0.5, max_tokens=500, client=None):
+    """Run one /chat call to the end; returns every output the client saw, in order."""
+    client = client or Client(url, verbose=False)
+    job = client.submit(message, system_prompt, temperature, max_tokens, api_name="/chat")
+    job.result(timeout=60)
+    return job.outputs()
+
+
+def table_texts(table) -> list[str]:
+    rows = table["data"] if isinstance(table, dict) else table
+    return [json.loads(row[3]) for row in rows]
+
+
+def answer_text(response) -> str:
+    return response if isinstance(response, str) else "".join(m["content"] for m in response if not m.get("metadata"))
+
+
+def test_the_answer_streams_as_growing_prefixes_and_debug_lists_every_chunk(app_url, server):
+    tokens = numbered_tokens(100)
+    server.scenario = Scenario(tokens=tokens, rate=50)
+    outputs = chat(app_url, "count for me")
+    texts = [answer_text(out[0]) for out in outputs]
+    final = "".join(tokens)
+    assert texts[-1] == final
+    distinct = list(dict.fromkeys(texts))
+    assert all(b.startswith(a) for a, b in zip(distinct, distinct[1:]))
+    assert len([t for t in distinct if t]) >= 90
+    summary, table, timeline = outputs[-1][1:]
+    chunk_texts = [t for t in table_texts(table) if t]
+    assert chunk_texts == tokens
+    assert "".join(table_texts(table)) == final
+    assert "✓ Complete" in summary and "Sum check ✓" in summary
+    assert "out 100" in summary  # usage reported by the server
+    assert len(timeline["data"]) == len(table_texts(table))
+
+
+def test_the_debug_table_grows_while_the_answer_streams(app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(30), rate=50)
+    outputs = chat(app_url, "hi")
+    sizes = [len(table_texts(out[2])) for out in outputs if not isinstance(out[2], dict) or "data" in out[2]]
+    assert len(set(sizes)) >= 20
+    assert sizes == sorted(sizes)
+    assert any("● Streaming" in out[1] for out in outputs)
+
+
+def test_history_and_system_prompt_reach_the_model(app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(3))
+    client = Client(app_url, verbose=False)
+    chat(app_url, "first question", system_prompt="You are a pirate.", client=client)
+    chat(app_url, "second question", system_prompt="You are a pirate.", temperature=0.1, max_tokens=42, client=client)
+    last = server.requests[-1]
+    assert last["messages"] == [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "w0 w1 w2"},
+        {"role": "user", "content": "second question"},
+    ]
+    assert last["temperature"] == 0.1
+    assert last.get("max_completion_tokens", last.get("max_tokens")) == 42
+
+
+def test_cancelling_closes_the_upstream_request_within_a_second(app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(500), rate=50)
+    client = Client(app_url, verbose=False)
+    job = client.submit("long answer please", "", 0.5, 1000, api_name="/chat")
+    deadline = time.monotonic() + 20
+    while len(job.outputs()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(job.outputs()) >= 10, "the answer never started streaming"
+    cancelled_at = time.monotonic()
+    job.cancel()
+    while not server.disconnects and time.monotonic() < cancelled_at + 5:
+        time.sleep(0.01)
+    assert server.disconnects, "the upstream request was never closed"
+    assert server.disconnects[0].at - cancelled_at < 1.0
+    assert server.completed == 0
+
+
+def timed_chat(url: str, results: list, index: int, start: threading.Event) -> None:
+    client = Client(url, verbose=False)
+    start.wait()
+    began = time.monotonic()
+    outputs = chat(url, f"user {index}", client=client)
+    results[index] = (began, time.monotonic(), answer_text(outputs[-1][0]))
+
+
+def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
+    tokens = numbered_tokens(40)
+    server.scenario = Scenario(tokens=tokens, rate=20)  # a 2-second stream
+    single = [None]
+    timed_chat(app_url, single, 0, _set(threading.Event()))
+    single_seconds = single[0][1] - single[0][0]
+    assert single_seconds >= 1.9
+
+    results: list = [None] * 10
+    start = threading.Event()
+    threads = [threading.Thread(target=timed_chat, args=(app_url, results, i, start)) for i in range(10)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # let each client connect before the starting gun
+    start.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(r is not None for r in results), "some users never finished"
+    assert all(r[2] == "".join(tokens) for r in results)
+    began, ended = min(r[0] for r in results), max(r[1] for r in results)
+    assert ended - began < 2 * single_seconds, f"10 users took {ended - began:.1f}s, one took {single_seconds:.1f}s"
+    assert server.max_active >= 8  # they really overlapped at the server
+
+
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
+
+
+def test_an_upstream_error_is_readable_and_keeps_the_partial_answer(app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(10), drop_after=4)
+    outputs = chat(app_url, "hi")
+    response, summary = outputs[-1][0], outputs[-1][1]
+    assert isinstance(response, list)
+    assert response[0]["content"] == "w0 w1 w2 w3"
+    assert response[-1]["metadata"]["title"] == "⚠ Note"
+    assert "connection" in response[-1]["content"].lower() or "failed" in response[-1]["content"].lower()
+    assert "✗" in summary and len(table_texts(outputs[-1][2])) >= 5
+
+
+def test_an_error_status_never_leaks_the_key(app_url, server):
+    server.scenario = Scenario(status=401)
+    outputs = chat(app_url, "hi")
+    everything = json.dumps(outputs)
+    assert "401" in everything
+    assert SECRET not in everything
+    assert SECRET not in httpx.get(f"{app_url}config").text
+
+
+def test_the_page_says_which_backend_is_in_use(app_url):
+    config = httpx.get(f"{app_url}config").text
+    assert "OpenAI-compatible API at" in config and "fake-model" in config
+
+
+@pytest.fixture(scope="module")
+def keyless_app_url():
+    from llm import Settings
+
+    demo, url = launch(Settings(provider="openai"))
+    yield url
+    demo.close()
+
+
+def test_with_no_key_the_page_opens_and_says_how_to_configure(keyless_app_url):
+    page = httpx.get(keyless_app_url)
+    assert page.status_code == 200
+    assert "OPENAI_API_KEY" in httpx.get(f"{keyless_app_url}config").text
+    outputs = chat(keyless_app_url, "hello?")
+    note = outputs[-1][0]
+    assert "OPENAI_API_KEY" in note["content"] and note["metadata"]["title"] == "⚠ Note"
+
+
+def test_an_empty_message_gets_a_clear_note(app_url, server):
+    outputs = chat(app_url, "   ")
+    assert outputs[-1][0]["content"] == "Type a message first."
+    assert server.requests == []

@@ -1,0 +1,237 @@
+"""What a person sees, in a real headless Chromium (Debian's, driven by Playwright).
+
+Skipped with a reason where no Chromium is installed, except in CI (CI=true),
+where a missing browser is a failure. Screenshots go to $SCREENSHOTS_DIR
+(default test-artifacts/); `SCREENSHOTS_DIR=docs` refreshes the README's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from llm import Settings
+from tests.conftest import launch, server_settings
+from tests.openai_server import Scenario, numbered_tokens
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root in CI containers
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BOT = ".message-row.bot-row"
+INPUT = "#chat-input textarea"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", "test-artifacts"))
+
+# Records every text the last bot bubble shows, as the page changes: no polling gaps.
+WATCH_ANSWER = """() => {
+  window.__seen = [];
+  const read = () => {
+    const bots = document.querySelectorAll('.message-row.bot-row .message-content');
+    const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
+    if (text && window.__seen[window.__seen.length - 1] !== text) window.__seen.push(text);
+  };
+  new MutationObserver(read).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = find_chromium()
+    reason = "no Chromium installed (apt-get install chromium, or see README)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path, reason = None, "the playwright package is not installed"
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def _open(url: str):
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(url)
+        page.locator(INPUT).wait_for()
+        pages.append(page)
+        return page
+
+    yield _open
+    for page in pages:
+        page.close()
+
+
+def send(page, message: str) -> None:
+    page.evaluate(WATCH_ANSWER)
+    box = page.locator(INPUT)
+    box.fill(message)
+    box.press("Enter")
+
+
+def last_answer(page) -> str:
+    bots = page.locator(f"{BOT} .message-content")
+    return bots.last.inner_text().strip() if bots.count() else ""
+
+
+def wait_for_answer(page, text: str, turns: int = 1, timeout: float = 20_000) -> None:
+    """Wait until the page shows `turns` answers, the last one being exactly `text`."""
+    page.wait_for_function(
+        """([want, turns]) => { const b = document.querySelectorAll('.message-row.bot-row .message-content');
+                      return b.length === turns && b[b.length - 1].innerText.trim() === want; }""",
+        arg=[text, turns],
+        timeout=timeout,
+    )
+    page.locator('[data-testid="stop-button"]').wait_for(state="hidden")
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_the_answer_grows_in_the_page_and_ends_exact(open_page, app_url, server):
+    tokens = numbered_tokens(60)
+    server.scenario = Scenario(tokens=tokens, rate=25)
+    page = open_page(app_url)
+    send(page, "Count slowly, please.")
+    page.wait_for_function("() => window.__seen.length >= 8")
+    wait_for_answer(page, "".join(tokens))
+    seen = page.evaluate("window.__seen")
+    assert len(seen) >= 5
+    assert all(b.startswith(a) for a, b in zip(seen, seen[1:])), seen
+    assert seen[-1] == "".join(tokens)
+
+
+def test_debug_tab_shows_every_chunk_the_summary_and_the_timeline(open_page, app_url, server):
+    tokens = numbered_tokens(40)
+    server.scenario = Scenario(tokens=tokens, rate=50)
+    page = open_page(app_url)
+    send(page, "Explain streaming.")
+    wait_for_answer(page, "".join(tokens))
+    page.get_by_role("tab", name="Debug").click()
+    summary = page.locator("#debug-summary")
+    summary.get_by_text("✓ Complete").wait_for()
+    text = summary.inner_text()
+    assert "time to first token" in text and "tokens/s" in text
+    assert "out 40" in text and "Sum check ✓" in text
+    # The table is virtualised: aria-rowcount counts every row (and the header), the DOM holds
+    # the visible ones. Rows: the role chunk, 40 tokens, finish, usage and LangChain's closing chunk.
+    assert page.locator("#debug-table [role=grid]").get_attribute("aria-rowcount") == str(1 + 44)
+    rows = page.locator("#debug-table .virtual-row[data-index]")
+    assert rows.count() >= 10
+    expected = ['""'] + [f'"{t}"' for t in tokens]  # chunk 0 carries the role, no text
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        index = int(row.get_attribute("data-index"))
+        assert row.locator('[data-col="3"]').inner_text().strip() == expected[index]
+    plot = page.locator("#debug-timeline")
+    plot.locator("canvas, svg").first.wait_for()
+    assert plot.get_by_text("When each chunk arrived").count() >= 1
+
+
+def test_stop_keeps_the_partial_answer_and_closes_the_upstream_request(open_page, app_url, server):
+    tokens = numbered_tokens(400)
+    server.scenario = Scenario(tokens=tokens, rate=20)
+    page = open_page(app_url)
+    send(page, "Go on forever.")
+    page.wait_for_function("() => window.__seen.length >= 5")
+    page.locator('[data-testid="stop-button"]').click()
+    clicked = time.monotonic()
+    while not server.disconnects and time.monotonic() < clicked + 5:
+        time.sleep(0.01)
+    assert server.disconnects and server.disconnects[0].at - clicked < 1.0
+    partial = last_answer(page)
+    page.wait_for_timeout(1000)  # the server would have sent ~20 more tokens by now
+    assert last_answer(page) == partial
+    assert partial and "".join(tokens).startswith(partial)
+    page.get_by_role("tab", name="Debug").click()
+    page.locator("#debug-summary").get_by_text("Stopped by you").wait_for()
+
+
+def test_a_second_turn_carries_the_history_and_retry_undo_edit_work(open_page, app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(3))
+    page = open_page(app_url)
+    send(page, "first")
+    wait_for_answer(page, "w0 w1 w2")
+    send(page, "second")
+    wait_for_answer(page, "w0 w1 w2", turns=2)
+    assert [m["content"] for m in server.requests[-1]["messages"][1:]] == ["first", "w0 w1 w2", "second"]
+
+    server.scenario = Scenario(tokens=["again"])
+    page.locator('button[aria-label="Retry"]').last.click()
+    wait_for_answer(page, "again", turns=2)
+    assert [m["content"] for m in server.requests[-1]["messages"][1:]] == ["first", "w0 w1 w2", "second"]
+
+    page.locator('button[aria-label="Undo"]').last.click()
+    page.wait_for_function("() => document.querySelectorAll('.message-row.bot-row').length === 1")
+    assert page.locator(INPUT).input_value() == "second"
+
+    server.scenario = Scenario(tokens=["edited"])
+    page.locator(".message-row.user-row").first.hover()
+    page.locator('button[aria-label="Edit"]').first.click()
+    page.locator("textarea.edit-textarea").fill("first, edited")
+    page.locator('button[aria-label="Submit"]').first.click()
+    wait_for_answer(page, "edited")
+    assert [m["content"] for m in server.requests[-1]["messages"][1:]] == ["first, edited"]
+
+
+def test_an_upstream_error_reads_clearly_in_the_page(open_page, app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(8), drop_after=3)
+    page = open_page(app_url)
+    send(page, "break please")
+    note = page.locator(BOT).last.get_by_text("The connection to the model broke")
+    note.wait_for()
+    assert page.locator(BOT).last.get_by_text("w0 w1 w2").count() == 1  # the partial answer stays
+    assert "sk-test" not in page.content()
+
+
+@pytest.fixture(scope="module")
+def unconfigured_app_url():
+    demo, url = launch(Settings.from_env({}, dotenv=False))
+    yield url
+    demo.close()
+
+
+def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, unconfigured_app_url):
+    page = open_page(unconfigured_app_url)
+    info = page.locator("#backend-info").inner_text()
+    assert "local model" in info and "SmolLM2-135M-Instruct" in info
+    assert "OPENAI_API_KEY" in info  # how to switch to OpenAI
+
+    send(page, "Who was Ada Lovelace?")
+    page.wait_for_function("() => window.__seen.length >= 12", timeout=60_000)
+    shot(page, "chat-streaming.png")
+    page.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=60_000)
+    seen = page.evaluate("window.__seen")
+    assert len(seen) >= 5 and all(b.startswith(a) for a, b in zip(seen, seen[1:]))
+
+    page.get_by_role("tab", name="Debug").click()
+    page.locator("#debug-summary").get_by_text("✓ Complete").wait_for()
+    page.locator("#debug-timeline").locator("canvas, svg").first.wait_for()
+    rows = int(page.locator("#debug-table [role=grid]").get_attribute("aria-rowcount")) - 1
+    assert rows >= len(seen)
+    shot(page, "debug-tab.png")
