@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
@@ -80,21 +81,23 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         if model is None:
             yield _note(problem or "No model is configured."), "No answer yet.", [], gr.skip()
             return
-        if not (message or "").strip():
-            yield _note("Type a message first."), gr.skip(), gr.skip(), gr.skip()
+        if problem_with_input := check_input(message, temperature, max_tokens):
+            yield _note(problem_with_input), gr.skip(), gr.skip(), gr.skip()
             return
         acc, report = Accumulator(), DebugReport()
         bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens))
         stream = bound.astream(to_messages([*history, {"role": "user", "content": message}], system_prompt))
         drawn_at = 0.0
         try:
-            async for _ in paced(aaccumulate(stream, acc), FRAME_SECONDS):
-                report.update(acc.records)
-                ms = report.stats.last_ms
-                plot = gr.skip()
-                if ms - drawn_at >= TIMELINE_EVERY_SECONDS * 1000:
-                    plot, drawn_at = report.timeline(), ms
-                yield acc.text, report.summary(STREAMING), report.rows, plot
+            # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
+            async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
+                async for _ in updates:
+                    report.update(acc.records)
+                    ms = report.stats.last_ms
+                    plot = gr.skip()
+                    if ms - drawn_at >= TIMELINE_EVERY_SECONDS * 1000:
+                        plot, drawn_at = report.timeline(), ms
+                    yield acc.text, report.summary(STREAMING), report.rows, plot
         except Exception as error:
             text = readable_error(error, secret)
             log.warning("stream failed: %s", text)
@@ -105,7 +108,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         report.update(acc.records)
         yield acc.text, report.summary(COMPLETE, acc.text), report.rows, report.timeline()
 
-    with gr.Blocks(title="Watch an LLM stream", fill_height=True) as demo:
+    with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False) as demo:
         gr.Markdown(header(settings, problem), elem_id="backend-info")
         with gr.Tab("Chat"):
             chat_ui = gr.ChatInterface(
@@ -127,6 +130,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 concurrency_limit=max_concurrency(settings) if settings else 1,
                 editable=True,
                 fill_height=True,
+                analytics_enabled=False,
             )
         with gr.Tab("Debug"):
             gr.Markdown("The latest answer, chunk by chunk. Text is shown as a JSON string so spaces and newlines are visible.")
@@ -135,6 +139,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             table.render()
         chat_ui.textbox.stop(_mark_stopped, [summary], [summary], queue=False, api_visibility="undocumented")
     return demo
+
+
+def check_input(message: str, temperature: float, max_tokens: float) -> str | None:
+    """What is wrong with a request from the page or the API, in words; None if nothing."""
+    if not (message or "").strip():
+        return "Type a message first."
+    if not 0 <= float(temperature) <= 2:
+        return f"Temperature must be between 0 and 2, not {temperature}."
+    if int(max_tokens) < 1:
+        return f"Max tokens must be at least 1, not {max_tokens}."
+    return None
 
 
 def _note(text: str) -> dict:
@@ -148,11 +163,18 @@ def _mark_stopped(summary: str) -> str:
 
 demo = build_demo()
 
-if __name__ == "__main__":
+def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
+    """`demo.launch` arguments from the command line; None leaves Gradio's GRADIO_* variables in charge."""
     parser = argparse.ArgumentParser(description="Watch an LLM stream, chunk by chunk.")
     parser.add_argument("--host", help="interface to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public *.gradio.live link")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    return {"server_name": args.host, "server_port": args.port, "share": args.share}
+
+
+if __name__ == "__main__":
+    kwargs = launch_kwargs()
     logging.basicConfig(level=logging.INFO)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full request URLs
+    demo.launch(**kwargs)

@@ -75,10 +75,11 @@ def main() -> None:
         for name, run in sides.items():
             results[name].append(run())
     raw = statistics.median(results["raw llama-cpp-python"])
-    print(f"{args.rounds} rounds, {args.max_tokens} max tokens, median tokens/s:")
+    print(f"{args.rounds} rounds, {args.max_tokens} max tokens, tokens/s:")
+    print(f"  {'':28s} {'median':>7s} {'min':>6s} {'max':>6s}  median vs raw")
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"  {name:28s} {median:6.1f} tok/s  ({median / raw:.3f}x raw)")
+        print(f"  {name:28s} {median:7.1f} {min(values):6.1f} {max(values):6.1f}  {median / raw:.3f}x")
 
 
 if __name__ == "__main__":

@@ -131,14 +131,12 @@ class Settings:
 
 
 def public_url(url: str) -> str:
-    """`url` without any user:password part, safe to show on the page."""
+    """`url` without user:password or query string (either can carry a key), safe to show."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default):

@@ -34,6 +34,14 @@ class Scenario:
     drop_after: int | None = None  # cut the TCP connection after this many tokens
     stall_after: int | None = None  # send nothing more after this many tokens
     stall_seconds: float = 30.0
+    echo: bool = False  # answer with the words of the last user message instead of `tokens`
+
+    def tokens_for(self, body: dict) -> list[str]:
+        if not self.echo:
+            return self.tokens
+        user = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        words = str(user[-1]["content"]).split() if user else []
+        return words[:1] + [f" {w}" for w in words[1:]]
 
 
 @dataclass
@@ -51,7 +59,7 @@ class FakeOpenAIServer:
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -96,6 +104,15 @@ class FakeOpenAIServer:
                 self.disconnects.append(Disconnect(time.monotonic(), tokens_sent))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client hanging up on a kept-alive connection is normal; anything else is printed."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -126,8 +143,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if body.get("stream"):
                 self._stream(body, scenario)
             else:
-                text = "".join(scenario.tokens)
-                self._json(200, _completion(body, text, len(scenario.tokens)))
+                tokens = scenario.tokens_for(body)
+                self._json(200, _completion(body, "".join(tokens), len(tokens)))
 
         def _stream(self, body: dict, scenario: Scenario) -> None:
             self.send_response(200)
@@ -140,7 +157,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0
-                for token in scenario.tokens:
+                for token in scenario.tokens_for(body):
                     if scenario.drop_after is not None and sent >= scenario.drop_after:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True

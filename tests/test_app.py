@@ -92,17 +92,20 @@ def test_cancelling_closes_the_upstream_request_within_a_second(app_url, server)
     assert server.completed == 0
 
 
+def user_words(index: int) -> str:
+    return " ".join(f"u{index}-{k}" for k in range(40))
+
+
 def timed_chat(url: str, results: list, index: int, start: threading.Event) -> None:
     client = Client(url, verbose=False)
     start.wait()
     began = time.monotonic()
-    outputs = chat(url, f"user {index}", client=client)
-    results[index] = (began, time.monotonic(), answer_text(outputs[-1][0]))
+    outputs = chat(url, user_words(index), client=client)
+    results[index] = (began, time.monotonic(), answer_text(outputs[-1][0]), table_texts(outputs[-1][2]))
 
 
 def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
-    tokens = numbered_tokens(40)
-    server.scenario = Scenario(tokens=tokens, rate=20)  # a 2-second stream
+    server.scenario = Scenario(echo=True, rate=20)  # each user's 40 words come back in 2 seconds
     single = [None]
     timed_chat(app_url, single, 0, _set(threading.Event()))
     single_seconds = single[0][1] - single[0][0]
@@ -118,7 +121,9 @@ def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
     for t in threads:
         t.join(timeout=60)
     assert all(r is not None for r in results), "some users never finished"
-    assert all(r[2] == "".join(tokens) for r in results)
+    for index, (_, _, answer, chunk_texts) in enumerate(results):
+        assert answer == user_words(index)  # each user got their own answer
+        assert "".join(chunk_texts) == user_words(index)  # and only their own chunks in Debug
     began, ended = min(r[0] for r in results), max(r[1] for r in results)
     assert ended - began < 2 * single_seconds, f"10 users took {ended - began:.1f}s, one took {single_seconds:.1f}s"
     assert server.max_active >= 8  # they really overlapped at the server
