@@ -84,6 +84,13 @@ class FakeOpenAIServer:
             self.completed = 0
             self.max_active = self.active
 
+    def wait_for_disconnect(self, timeout: float = 5.0) -> Disconnect | None:
+        """The first client hang-up seen, waiting up to `timeout` seconds for one."""
+        deadline = time.monotonic() + timeout
+        while not self.disconnects and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.disconnects[0] if self.disconnects else None
+
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
