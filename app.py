@@ -32,7 +32,7 @@ def header(settings: Settings | None, problem: str | None) -> str:
         lines.append(f"**Backend:** {settings.describe()}")
     if problem:
         lines.append(f"⚠ **Not ready:** {problem}")
-    if settings is None or settings.provider == "local":
+    if settings is not None and settings.provider == "local":
         lines.append(
             "Running offline. To use OpenAI instead, set `OPENAI_API_KEY` (and optionally `OPENAI_MODEL`) "
             "in `.env` or the environment and restart; for another OpenAI-compatible server "

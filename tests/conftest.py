@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
 
 import pytest
 
 from llm import Settings
 from tests.openai_server import FakeOpenAIServer, Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -57,3 +67,34 @@ def app_url(openai_server: FakeOpenAIServer) -> Iterator[str]:
     demo, url = launch(server_settings(openai_server))
     yield url
     demo.close()
+
+
+@contextmanager
+def running_app(args: list[str], env_extra: dict[str, str], port: int) -> Iterator[str]:
+    """`python app.py ARGS` in a subprocess, as a person starts it, with none of this
+    process's model settings (no keys, no provider); yields the page's URL once it answers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "LOCAL_", "GRADIO_"))}
+    env.update(env_extra)
+    process = subprocess.Popen(
+        [sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while not _answers(url):
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited: {process.stdout.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("app.py did not answer within 90 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}config", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

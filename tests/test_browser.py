@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from llm import Settings
-from tests.conftest import launch, server_settings
+from tests.conftest import ROOT, free_port, running_app
 from tests.openai_server import Scenario, numbered_tokens
 
 pytestmark = pytest.mark.browser
@@ -45,6 +44,9 @@ WATCH_ANSWER = """() => {
 
 
 def find_chromium() -> str | None:
+    """$CHROMIUM if set (a path), else Chromium on the PATH or at Debian's place."""
+    if "CHROMIUM" in os.environ:
+        return os.environ["CHROMIUM"] if os.path.isfile(os.environ["CHROMIUM"]) else None
     for name in ("chromium", "chromium-browser"):
         if path := shutil.which(name):
             return path
@@ -54,7 +56,7 @@ def find_chromium() -> str | None:
 @pytest.fixture(scope="module")
 def browser():
     path = find_chromium()
-    reason = "no Chromium installed (apt-get install chromium, or see README)"
+    reason = "no Chromium found (install it, e.g. apt-get install chromium, or set CHROMIUM=/path/to/chrome)"
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -210,9 +212,12 @@ def test_an_upstream_error_reads_clearly_in_the_page(open_page, app_url, server)
 
 @pytest.fixture(scope="module")
 def unconfigured_app_url():
-    demo, url = launch(Settings.from_env({}, dotenv=False))
-    yield url
-    demo.close()
+    """The README's run command, `python app.py`, with no model settings in the environment."""
+    if (ROOT / ".env").exists():
+        pytest.skip("a .env in the project would configure the app")
+    port = free_port()
+    with running_app(["--port", str(port)], {}, port) as url:
+        yield url
 
 
 def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, unconfigured_app_url):
@@ -234,3 +239,13 @@ def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, 
     rows = int(page.locator("#debug-table [role=grid]").get_attribute("aria-rowcount")) - 1
     assert rows >= len(seen)
     shot(page, "debug-tab.png")
+
+
+def test_a_second_user_of_the_local_model_sees_that_they_wait(open_page, unconfigured_app_url):
+    first, second = open_page(unconfigured_app_url), open_page(unconfigured_app_url)
+    send(first, "Write a long story about the sea.")
+    first.wait_for_function("() => window.__seen.length >= 2", timeout=60_000)
+    send(second, "Say hi.")
+    second.get_by_text("queue:").wait_for(timeout=10_000)  # Gradio's queue position, in the chat
+    second.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=90_000)
+    assert last_answer(second)  # it got its answer after waiting
