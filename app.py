@@ -66,6 +66,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     model, model_problem = load_backend(settings)
     problem = problem or model_problem
     secret = settings.openai_api_key if settings else None
+    defaults = settings or Settings()  # what the controls start at, even when the settings are broken
 
     summary = gr.Markdown("No answer yet.", render=False, elem_id="debug-summary")
     table = gr.Dataframe(
@@ -115,19 +116,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                 chat,
                 additional_inputs=[
                     # render=False: ChatInterface places them in its accordion under the chat.
-                    gr.Textbox(settings.system_prompt if settings else "", label="System prompt", lines=2,
-                               render=False),
-                    gr.Slider(0.0, 2.0, value=settings.default_temperature if settings else 0.7, step=0.05,
-                              label="Temperature", render=False),
-                    gr.Slider(1, 4096, value=settings.default_max_tokens if settings else 256, step=1,
-                              label="Max tokens", render=False),
+                    gr.Textbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
+                    gr.Slider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature",
+                              render=False),
+                    gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens", render=False),
                 ],
                 additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
                 additional_outputs=[summary, table, timeline],
                 textbox=gr.Textbox(placeholder="Type a message...", elem_id="chat-input", render=False,
                                    show_label=False, submit_btn=True, stop_btn=True),
                 api_name="chat",
-                concurrency_limit=max_concurrency(settings) if settings else 1,
+                concurrency_limit=max_concurrency(defaults),
                 editable=True,
                 fill_height=True,
                 analytics_enabled=False,
@@ -161,8 +160,6 @@ def _mark_stopped(summary: str) -> str:
     return summary.replace(STREAMING, STOPPED, 1)
 
 
-demo = build_demo()
-
 def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
     """`demo.launch` arguments from the command line; None leaves Gradio's GRADIO_* variables in charge."""
     parser = argparse.ArgumentParser(description="Watch an LLM stream, chunk by chunk.")
@@ -172,6 +169,8 @@ def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     return {"server_name": args.host, "server_port": args.port, "share": args.share}
 
+
+demo = build_demo()
 
 if __name__ == "__main__":
     kwargs = launch_kwargs()

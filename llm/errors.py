@@ -24,6 +24,7 @@ def redact(text: str, *secrets: str | None) -> str:
 def readable_error(error: BaseException, *secrets: str | None) -> str:
     """One sentence saying what kind of failure this is, then the (redacted) detail."""
     name = type(error).__name__
+    kinds = {cls.__name__ for cls in type(error).__mro__}  # httpx's and openai's, without importing them
     status = getattr(error, "status_code", None)
     detail = _detail(error)
     if status == 401 or name == "AuthenticationError":
@@ -34,9 +35,9 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
         kind = "The server is rate limiting us (429); try again shortly."
     elif isinstance(status, int):
         kind = f"The server answered with an error ({status})."
-    elif "Timeout" in name or isinstance(error, TimeoutError):
+    elif kinds & {"APITimeoutError", "TimeoutException"} or isinstance(error, TimeoutError):
         kind = "The model stopped sending for too long (timeout)."
-    elif "Connection" in name or isinstance(error, ConnectionError):
+    elif kinds & {"APIConnectionError", "TransportError"} or isinstance(error, ConnectionError):
         kind = "The connection to the model broke."
     else:
         kind = f"Streaming failed ({name})."

@@ -50,6 +50,14 @@ def test_the_answer_streams_as_growing_prefixes_and_debug_lists_every_chunk(app_
     assert len(timeline["data"]) == len(table_texts(table))
 
 
+def test_at_a_slow_rate_every_chunk_is_its_own_page_update(app_url, server):
+    tokens = numbered_tokens(20)
+    server.scenario = Scenario(tokens=tokens, rate=10)
+    texts = [answer_text(out[0]) for out in chat(app_url, "slowly")]
+    growing = [t for t in dict.fromkeys(texts) if t]
+    assert growing == ["".join(tokens[: i + 1]) for i in range(len(tokens))]
+
+
 def test_the_debug_table_grows_while_the_answer_streams(app_url, server):
     server.scenario = Scenario(tokens=numbered_tokens(30), rate=50)
     outputs = chat(app_url, "hi")

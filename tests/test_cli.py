@@ -30,3 +30,10 @@ def test_gradio_server_port_is_honoured():
     with running_app([], {"GRADIO_SERVER_PORT": str(port), "LLM_PROVIDER": "local"}, port) as url:
         config = httpx.get(f"{url}config").text
     assert "Watch an LLM stream" in config
+
+
+def test_a_broken_setting_still_opens_the_page_and_names_the_variable():
+    port = free_port()
+    with running_app(["--port", str(port)], {"LLM_PROVIDER": "anthropic"}, port) as url:
+        config = httpx.get(f"{url}config").text
+    assert "Not ready" in config and "LLM_PROVIDER must be" in config

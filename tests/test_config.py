@@ -83,3 +83,13 @@ def test_errors_are_readable_and_redacted():
     assert text.startswith("The server refused the API key (401)")
     assert "abcdefghijklmnop" not in text
     assert redact("token my-own-secret here", "my-own-secret") == "token [redacted] here"
+
+
+def test_transport_errors_read_as_a_broken_connection_or_a_timeout():
+    import httpx
+
+    broken = httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+    assert readable_error(broken) == (
+        "The connection to the model broke. peer closed connection without sending complete message body"
+    )
+    assert readable_error(httpx.ReadTimeout("timed out")).startswith("The model stopped sending for too long")

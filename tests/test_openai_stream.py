@@ -69,7 +69,7 @@ def test_a_dropped_connection_raises_but_keeps_the_partial_answer(server):
     with pytest.raises(Exception) as caught:
         list(accumulate(build_chat_model(server_settings(server)).stream("hi"), acc))
     assert acc.text == "w0 w1 w2 w3"
-    assert readable_error(caught.value).startswith(("The connection to the model broke.", "Streaming failed"))
+    assert readable_error(caught.value).startswith("The connection to the model broke.")
 
 
 def test_a_stall_times_out_and_keeps_the_partial_answer(server):
@@ -82,11 +82,11 @@ def test_a_stall_times_out_and_keeps_the_partial_answer(server):
             pass
 
     started = time.monotonic()
-    with pytest.raises(openai.APITimeoutError) as caught:
+    with pytest.raises(Exception) as caught:  # openai.APITimeoutError, or httpx.ReadTimeout on openai 2.x
         run(go())
     assert time.monotonic() - started < 10
     assert acc.text == "w0 w1 w2"
-    assert "timeout" in readable_error(caught.value)
+    assert readable_error(caught.value).startswith("The model stopped sending for too long (timeout).")
 
 
 def test_closing_the_loop_hangs_up_on_the_server(server):
@@ -97,10 +97,15 @@ def test_closing_the_loop_hangs_up_on_the_server(server):
         async for _, record in loop:
             if record.index == 5:
                 await loop.aclose()
-                return time.monotonic()
+                closed_at = time.monotonic()
+                # Keep the event loop running, as the app's does: with some openai client
+                # versions the HTTP response is closed by a task the loop runs right after.
+                while not server.disconnects and time.monotonic() < closed_at + 5:
+                    await asyncio.sleep(0.005)
+                return closed_at
 
     closed_at = run(go())
-    disconnect = server.wait_for_disconnect()
+    disconnect = server.wait_for_disconnect(timeout=0)
     assert disconnect, "the server never saw the client hang up"
     assert disconnect.at - closed_at < 1.0
     assert disconnect.tokens_sent < 20
