@@ -2,7 +2,7 @@
 
     >>> readable_error(TimeoutError("read timed out"))
     'The model stopped sending for too long (timeout). read timed out'
-    >>> "sk-" in readable_error(RuntimeError("bad key sk-abcdefghijklmnopqrstuvwx"))
+    >>> "sk-" in readable_error(RuntimeError("bad key sk-FAKE0FAKE0"))
     False
 """
 

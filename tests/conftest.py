@@ -43,7 +43,7 @@ def server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
 def server_settings(server: FakeOpenAIServer, **overrides) -> Settings:
     base = dict(
         provider="openai",
-        openai_api_key="sk-test-secret-key-1234567890",
+        openai_api_key="test-secret-not-a-real-key",
         openai_base_url=server.base_url,
         openai_model="fake-model",
         request_timeout=5.0,

@@ -144,9 +144,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(404, {"error": {"message": f"no route {self.path}"}})
             if number <= scenario.fail_first or scenario.status != 200:
                 status = scenario.status if scenario.status != 200 else 500
-                return self._json(
-                    status, {"error": {"message": f"scripted failure {status}", "type": "server_error"}}
-                )
+                # Echoes the credentials, as a careless proxy might: the app must not pass them on.
+                said = f"scripted failure {status}; you sent {self.headers.get('Authorization', 'no key')}"
+                return self._json(status, {"error": {"message": said, "type": "server_error"}})
             if body.get("stream"):
                 self._stream(body, scenario)
             else:

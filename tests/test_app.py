@@ -11,7 +11,7 @@ from gradio_client import Client
 from tests.conftest import launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 
-SECRET = "sk-test-secret-key-1234567890"
+SECRET = "test-secret-not-a-real-key"
 
 
 def chat(url: str, message: str, system_prompt: str = "Be brief.", temperature=0.5, max_tokens=500, client=None):
@@ -155,8 +155,8 @@ def test_an_upstream_error_is_readable_and_keeps_the_partial_answer(app_url, ser
 def test_an_error_status_never_leaks_the_key(app_url, server):
     server.scenario = Scenario(status=401)
     outputs = chat(app_url, "hi")
-    everything = json.dumps(outputs)
-    assert "401" in everything
+    everything = json.dumps(outputs, ensure_ascii=False)
+    assert "401" in everything and "you sent Bearer [redacted]" in everything  # the server echoed the key
     assert SECRET not in everything
     assert SECRET not in httpx.get(f"{app_url}config").text
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port, running_app
+from tests.test_app import SECRET
 from tests.openai_server import Scenario, numbered_tokens
 
 pytestmark = pytest.mark.browser
@@ -214,7 +215,17 @@ def test_an_upstream_error_reads_clearly_in_the_page(open_page, app_url, server)
     note = page.locator(BOT).last.get_by_text("The connection to the model broke")
     note.wait_for()
     assert page.locator(BOT).last.get_by_text("w0 w1 w2").count() == 1  # the partial answer stays
-    assert "sk-test" not in page.content()
+
+
+def test_a_key_the_server_echoes_never_reaches_the_page(open_page, app_url, server):
+    server.scenario = Scenario(status=401)
+    page = open_page(app_url)
+    send(page, "hello")
+    page.locator(BOT).last.get_by_text("The server refused the API key (401)").wait_for()
+    page.get_by_role("tab", name="Debug").click()
+    page.locator("#debug-summary").get_by_text("401").first.wait_for()
+    assert "you sent Bearer [redacted]" in page.content()
+    assert SECRET not in page.content()
 
 
 @pytest.fixture(scope="module")

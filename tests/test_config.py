@@ -79,9 +79,9 @@ def test_errors_are_readable_and_redacted():
     class FakeStatusError(Exception):
         status_code = 401
 
-    text = readable_error(FakeStatusError("Incorrect API key provided: sk-proj-abcdefghijklmnop"), "my-own-secret")
+    text = readable_error(FakeStatusError("Incorrect API key provided: sk-proj-FAKEFAKE1"), "my-own-secret")
     assert text.startswith("The server refused the API key (401)")
-    assert "abcdefghijklmnop" not in text
+    assert "FAKEFAKE1" not in text
     assert redact("token my-own-secret here", "my-own-secret") == "token [redacted] here"
 
 

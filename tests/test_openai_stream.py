@@ -11,7 +11,7 @@ from llm import Accumulator, aaccumulate, accumulate, build_chat_model, readable
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens
 
-SECRET = "sk-test-secret-key-1234567890"
+SECRET = "test-secret-not-a-real-key"
 
 
 def run(coro):
@@ -52,6 +52,7 @@ def test_an_error_status_becomes_a_readable_secret_free_message(server):
     text = readable_error(caught.value, SECRET)
     assert text.startswith("The server answered with an error (500).")
     assert "scripted failure 500" in text
+    assert SECRET in str(caught.value)  # the server really sent the key back
     assert SECRET not in text
 
 
