@@ -19,6 +19,7 @@ from llm import Settings
 from tests.openai_server import FakeOpenAIServer, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+SECRET = "test-secret-not-a-real-key"  # the key the app under test holds; it must never come back out
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
 def server_settings(server: FakeOpenAIServer, **overrides) -> Settings:
     base = dict(
         provider="openai",
-        openai_api_key="test-secret-not-a-real-key",
+        openai_api_key=SECRET,
         openai_base_url=server.base_url,
         openai_model="fake-model",
         request_timeout=5.0,

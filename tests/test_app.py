@@ -8,10 +8,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import launch, server_settings
+from tests.conftest import SECRET, launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
-
-SECRET = "test-secret-not-a-real-key"
 
 
 def chat(url: str, message: str, system_prompt: str = "Be brief.", temperature=0.5, max_tokens=500, client=None):

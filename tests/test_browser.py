@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, running_app
-from tests.test_app import SECRET
+from tests.conftest import ROOT, SECRET, free_port, running_app
 from tests.openai_server import Scenario, numbered_tokens
 
 pytestmark = pytest.mark.browser
@@ -88,6 +87,14 @@ def open_page(browser):
         page.close()
 
 
+def ask(open_page, url: str, server, scenario: Scenario, message: str):
+    """Script the server's answer, open the page and send `message`; returns the page."""
+    server.scenario = scenario
+    page = open_page(url)
+    send(page, message)
+    return page
+
+
 def send(page, message: str) -> None:
     page.evaluate(WATCH_ANSWER)
     box = page.locator(INPUT)
@@ -126,9 +133,7 @@ def shot(page, name: str) -> None:
 
 def test_the_answer_grows_in_the_page_and_ends_exact(open_page, app_url, server):
     tokens = numbered_tokens(60)
-    server.scenario = Scenario(tokens=tokens, rate=25)
-    page = open_page(app_url)
-    send(page, "Count slowly, please.")
+    page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=25), "Count slowly, please.")
     page.wait_for_function("() => window.__seen.length >= 8")
     wait_for_answer(page, "".join(tokens))
     seen = page.evaluate("window.__seen")
@@ -139,9 +144,7 @@ def test_the_answer_grows_in_the_page_and_ends_exact(open_page, app_url, server)
 
 def test_debug_tab_shows_every_chunk_the_summary_and_the_timeline(open_page, app_url, server):
     tokens = numbered_tokens(40)
-    server.scenario = Scenario(tokens=tokens, rate=50)
-    page = open_page(app_url)
-    send(page, "Explain streaming.")
+    page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=50), "Explain streaming.")
     wait_for_answer(page, "".join(tokens))
     page.get_by_role("tab", name="Debug").click()
     summary = page.locator("#debug-summary")
@@ -165,9 +168,7 @@ def test_debug_tab_shows_every_chunk_the_summary_and_the_timeline(open_page, app
 
 def test_stop_keeps_the_partial_answer_and_closes_the_upstream_request(open_page, app_url, server):
     tokens = numbered_tokens(400)
-    server.scenario = Scenario(tokens=tokens, rate=20)
-    page = open_page(app_url)
-    send(page, "Go on forever.")
+    page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=20), "Go on forever.")
     page.wait_for_function("() => window.__seen.length >= 5")
     page.locator('[data-testid="stop-button"]').click()
     clicked = time.monotonic()
@@ -182,9 +183,7 @@ def test_stop_keeps_the_partial_answer_and_closes_the_upstream_request(open_page
 
 
 def test_a_second_turn_carries_the_history_and_retry_undo_edit_work(open_page, app_url, server):
-    server.scenario = Scenario(tokens=numbered_tokens(3))
-    page = open_page(app_url)
-    send(page, "first")
+    page = ask(open_page, app_url, server, Scenario(tokens=numbered_tokens(3)), "first")
     wait_for_answer(page, "w0 w1 w2")
     send(page, "second")
     wait_for_answer(page, "w0 w1 w2", turns=2)
@@ -209,18 +208,14 @@ def test_a_second_turn_carries_the_history_and_retry_undo_edit_work(open_page, a
 
 
 def test_an_upstream_error_reads_clearly_in_the_page(open_page, app_url, server):
-    server.scenario = Scenario(tokens=numbered_tokens(8), drop_after=3)
-    page = open_page(app_url)
-    send(page, "break please")
+    page = ask(open_page, app_url, server, Scenario(tokens=numbered_tokens(8), drop_after=3), "break please")
     note = page.locator(BOT).last.get_by_text("The connection to the model broke")
     note.wait_for()
     assert page.locator(BOT).last.get_by_text("w0 w1 w2").count() == 1  # the partial answer stays
 
 
 def test_a_key_the_server_echoes_never_reaches_the_page(open_page, app_url, server):
-    server.scenario = Scenario(status=401)
-    page = open_page(app_url)
-    send(page, "hello")
+    page = ask(open_page, app_url, server, Scenario(status=401), "hello")
     page.locator(BOT).last.get_by_text("The server refused the API key (401)").wait_for()
     page.get_by_role("tab", name="Debug").click()
     page.locator("#debug-summary").get_by_text("401").first.wait_for()

@@ -8,10 +8,8 @@ import openai
 import pytest
 
 from llm import Accumulator, aaccumulate, accumulate, build_chat_model, readable_error
-from tests.conftest import server_settings
+from tests.conftest import SECRET, server_settings
 from tests.openai_server import Scenario, numbered_tokens
-
-SECRET = "test-secret-not-a-real-key"
 
 
 def run(coro):
