@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
-
-from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 

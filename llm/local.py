@@ -66,8 +66,8 @@ def default_threads() -> int:
 
     Measured on 2 cores (benchmarks/local_model.py): with both cores generating,
     the event loop waking for each token stalls llama.cpp's spinning threads and
-    the app streams at 0.6x; with one core generating it streams at ~0.97x of
-    raw llama-cpp-python on the same settings.
+    the app streams at 0.6x of raw llama-cpp-python; with one core generating it
+    keeps pace (figures in the README).
     """
     return max(1, (os.cpu_count() or 2) - 1)
 
