@@ -7,8 +7,8 @@ that shows every chunk that made it, with timings.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-import threading
 from contextlib import aclosing
 from typing import Any
 
@@ -16,6 +16,7 @@ import gradio as gr
 
 from llm import Accumulator, Settings, aaccumulate, build_chat_model, max_concurrency, readable_error, to_messages
 from llm.config import ConfigError
+from llm.context import fit_for_model
 from llm.pacing import paced
 from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
 
@@ -51,8 +52,8 @@ def load_backend(settings: Settings | None) -> tuple[Any, str | None]:
         model = build_chat_model(settings)
     except Exception as error:  # a missing model file or package: say so on the page
         return None, readable_error(error, settings.openai_api_key)
-    if hasattr(model, "warm_up"):  # load local weights in the background: the page opens at once
-        threading.Thread(target=model.warm_up, name="warm-up", daemon=True).start()
+    if hasattr(model, "warm_up"):  # start the local model's process in the background: the page opens at once
+        model.warm_up()
     return model, None
 
 
@@ -86,8 +87,17 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
             yield _note(problem_with_input), gr.skip(), gr.skip(), gr.skip()
             return
         acc, report = Accumulator(), DebugReport()
+        messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
+        try:  # the local model's window is small: leave out the oldest turns rather than fail
+            fitted = await asyncio.to_thread(fit_for_model, model, messages, int(max_tokens))
+        except Exception as error:
+            yield _note(readable_error(error, secret)), gr.skip(), gr.skip(), gr.skip()
+            return
+        left_out = fitted.note()
+        notes = [_note(left_out)] if left_out else []
+        report.notes = [left_out] if left_out else []
         bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens))
-        stream = bound.astream(to_messages([*history, {"role": "user", "content": message}], system_prompt))
+        stream = bound.astream(fitted.messages)
         drawn_at = 0.0
         try:
             # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
@@ -98,16 +108,16 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     plot = gr.skip()
                     if ms - drawn_at >= TIMELINE_EVERY_SECONDS * 1000:
                         plot, drawn_at = report.timeline(), ms
-                    yield acc.text, report.summary(STREAMING), report.rows, plot
+                    yield _shown(acc.text, notes), report.summary(STREAMING), report.rows, plot
         except Exception as error:
             text = readable_error(error, secret)
             log.warning("stream failed: %s", text)
             report.update(acc.records)
             answer = [{"role": "assistant", "content": acc.text}] if acc.text else []
-            yield [*answer, _note(text)], report.summary(f"✗ {text}"), report.rows, report.timeline()
+            yield [*notes, *answer, _note(text)], report.summary(f"✗ {text}"), report.rows, report.timeline()
             return
         report.update(acc.records)
-        yield acc.text, report.summary(COMPLETE, acc.text), report.rows, report.timeline()
+        yield _shown(acc.text, notes), report.summary(COMPLETE, acc.text), report.rows, report.timeline()
 
     with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False) as demo:
         gr.Markdown(header(settings, problem), elem_id="backend-info")
@@ -154,6 +164,11 @@ def check_input(message: str, temperature: float, max_tokens: float) -> str | No
 def _note(text: str) -> dict:
     """A message the page shows but the model never sees (see `to_messages`)."""
     return {"role": "assistant", "content": text, "metadata": {"title": "⚠ Note"}}
+
+
+def _shown(answer: str, notes: list[dict]) -> str | list[dict]:
+    """The answer as the chat shows it: plain text, or after notes such as "turns left out"."""
+    return [*notes, {"role": "assistant", "content": answer}] if notes else answer
 
 
 def _mark_stopped(summary: str) -> str:

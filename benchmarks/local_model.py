@@ -1,85 +1,129 @@
-"""Benchmark the local provider against raw llama-cpp-python, in one run.
+"""The offline model, in one run: the app vs raw llama-cpp-python, Stop to stopped,
+and (with --native-python) the portable build vs a native one.
 
-    python -m benchmarks.local_model [--rounds 5] [--max-tokens 256]
+    python -m benchmarks.local_model [--rounds 5] [--max-tokens 256] [--native-python PATH]
 
-Both sides use the same loaded GGUF, prompt, sampling settings and seed, and
-the same definition: tokens after the first, over the time from the first
-token to the last. Rounds alternate sides so warm-up and noise hit both.
-Also reports what loading costs (the page opens before it: app.py loads the
-model on a background thread).
+Sides, rounds alternating so warm-up and noise hit each of them:
+- raw: llama-cpp-python's `create_chat_completion(stream=True)` in a process of
+  its own (benchmarks/raw_llama.py): same build, GGUF, threads, settings, seed;
+- app: the same prompt through the running app's /chat with gradio_client; the
+  rate comes from the app's Debug table, i.e. when each chunk reached the app;
+- provider: `ChatLocalModel.astream` through the accumulator, as the chat iterates it;
+- native: raw on a build tuned to this CPU, from another virtual environment
+  (`pip wheel --no-cache-dir llama-cpp-python==<same version>` there).
+Tokens/s is tokens after the first over the time from the first to the last.
+Stop: cancel a /chat answer, then time until the model process takes a new request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from llm import Accumulator, Settings, aaccumulate, accumulate, build_chat_model
-from llm.local import load_llama
+import httpx
+from gradio_client import Client
+
+from llm import Accumulator, Settings, aaccumulate, build_chat_model
+from llm.local import default_threads, resolve_model_path, runtime_for
+from tests.conftest import launch
 
 PROMPT = "Write a short story about a lighthouse keeper."
+RAW = Path(__file__).with_name("raw_llama.py")
 
 
-def rate(times: list[float]) -> float:
-    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+class RawWorker:
+    def __init__(self, python: str, model: str, max_tokens: int) -> None:
+        args = [python, str(RAW), model, str(default_threads()), str(max_tokens)]
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def __call__(self) -> float:
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline().split()[0])
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
 
 
-def raw_llama(llama, params: dict) -> float:
-    times = []
-    for part in llama.create_chat_completion(
-        messages=[{"role": "user", "content": PROMPT}], stream=True, **params
-    ):
-        if part["choices"][0]["delta"].get("content"):
-            times.append(time.perf_counter())
-    return rate(times)
+def rate(ms: list[float]) -> float:
+    return (len(ms) - 1) * 1000 / (ms[-1] - ms[0]) if len(ms) > 1 and ms[-1] > ms[0] else 0.0
 
 
-def provider_sync(model, params: dict) -> float:
-    acc = Accumulator()
-    times = [time.perf_counter() for _, r in accumulate(model.stream(PROMPT, **params), acc) if r.text]
-    return rate(times)
+def through_app(url: str, max_tokens: int) -> float:
+    job = Client(url, verbose=False).submit(PROMPT, "", 0.7, max_tokens, api_name="/chat")
+    job.result(timeout=300)
+    rows = job.outputs()[-1][2]
+    return rate([row[1] for row in rows if json.loads(row[3])])
 
 
-def provider_async(model, params: dict) -> float:
-    async def go():
+def through_provider(settings: Settings, max_tokens: int) -> float:
+    async def go() -> list[float]:
+        model = build_chat_model(settings).bind(max_tokens=max_tokens, seed=42)
         acc = Accumulator()
-        return [time.perf_counter() async for _, r in aaccumulate(model.astream(PROMPT, **params), acc) if r.text]
+        return [r.ms_since_start async for _, r in aaccumulate(model.astream(PROMPT), acc) if r.text]
 
     return rate(asyncio.run(go()))
+
+
+def stop_ms(url: str, settings: Settings) -> float:
+    runtime = runtime_for(settings)
+    job = Client(url, verbose=False).submit("Write a very long story about the sea.", "", 1.0, 1500, api_name="/chat")
+    while len(job.outputs()) < 10:
+        time.sleep(0.005)
+    cancelled = time.monotonic()
+    job.cancel()
+    httpx.post(f"http://127.0.0.1:{runtime.port}/extras/tokenize/count", json={"input": str(cancelled)},
+               headers={"Authorization": f"Bearer {runtime.api_key}"}, timeout=60)
+    return (time.monotonic() - cancelled) * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--native-python", help="an interpreter whose llama-cpp-python was built natively")
     args = parser.parse_args()
 
-    settings = Settings(provider="local")
-    started = time.perf_counter()
-    model = build_chat_model(settings)
-    built = time.perf_counter() - started
-    started = time.perf_counter()
-    llama, _ = load_llama(model.model_path, model.n_ctx, model.n_threads)
-    loaded = time.perf_counter() - started
-    print(f"model object built (lazy): {built * 1000:.1f} ms; weights loaded (eager): {loaded * 1000:.0f} ms")
-
-    params = dict(temperature=0.7, max_tokens=args.max_tokens, repeat_penalty=1.1, seed=42)
-    sides = {"raw llama-cpp-python": lambda: raw_llama(llama, params),
-             "provider, sync (notebook)": lambda: provider_sync(model, params),
-             "provider, async (app)": lambda: provider_async(model, params)}
+    settings = Settings(provider="local", local_seed=42, temperature=0.7, max_tokens=args.max_tokens)
+    model_path = resolve_model_path(settings)
+    demo, url = launch(settings)
+    runtime_for(settings).wait_ready()
+    workers = {"raw llama-cpp-python (portable build)": RawWorker(sys.executable, model_path, args.max_tokens)}
+    if args.native_python:
+        workers["raw llama-cpp-python (native build)"] = RawWorker(args.native_python, model_path, args.max_tokens)
+    sides = {**workers,
+             "app, over /chat (Debug table timings)": lambda: through_app(url, args.max_tokens),
+             "provider, ChatLocalModel.astream": lambda: through_provider(settings, args.max_tokens)}
     results: dict[str, list[float]] = {name: [] for name in sides}
-    sides["raw llama-cpp-python"]()  # warm-up, not counted
-    for _ in range(args.rounds):
-        for name, run in sides.items():
-            results[name].append(run())
-    raw = statistics.median(results["raw llama-cpp-python"])
-    print(f"{args.rounds} rounds, {args.max_tokens} max tokens, tokens/s:")
-    print(f"  {'':28s} {'median':>7s} {'min':>6s} {'max':>6s}  median vs raw")
+    stops: list[float] = []
+    try:
+        for run in sides.values():  # warm-up, not counted
+            run()
+        for _ in range(args.rounds):
+            for name, run in sides.items():
+                results[name].append(run())
+            stops.append(stop_ms(url, settings))
+    finally:
+        for worker in workers.values():
+            worker.close()
+        demo.close()
+
+    raw = statistics.median(results["raw llama-cpp-python (portable build)"])
+    print(f"{args.rounds} rounds, {args.max_tokens} max tokens, {default_threads()} generating thread(s); tokens/s:")
+    print(f"  {'':40s} {'median':>7s} {'min':>6s} {'max':>6s}  median vs raw portable")
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"  {name:28s} {median:7.1f} {min(values):6.1f} {max(values):6.1f}  {median / raw:.3f}x")
+        print(f"  {name:40s} {median:7.1f} {min(values):6.1f} {max(values):6.1f}  {median / raw:.3f}x")
+    print(f"Stop → model free for the next request: median {statistics.median(stops):.0f} ms, "
+          f"max {max(stops):.0f} ms over {len(stops)}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ import re
 _KEY_PATTERN = re.compile(r"(sk|hf|pk|rk)[-_][A-Za-z0-9_\-*]{8,}")
 
 
+class ReadableError(Exception):
+    """An error whose message is already a sentence for the person using the app."""
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """Remove the given secrets and anything shaped like an API key from `text`."""
     for secret in secrets:
@@ -27,7 +31,9 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
     kinds = {cls.__name__ for cls in type(error).__mro__}  # httpx's and openai's, without importing them
     status = getattr(error, "status_code", None)
     detail = _detail(error)
-    if status == 401 or name == "AuthenticationError":
+    if isinstance(error, ReadableError):
+        kind, detail = str(error), ""
+    elif status == 401 or name == "AuthenticationError":
         kind = "The server refused the API key (401). Check OPENAI_API_KEY."
     elif status == 404 or name == "NotFoundError":
         kind = "The server does not know this model or endpoint (404). Check OPENAI_MODEL and OPENAI_BASE_URL."

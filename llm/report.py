@@ -51,6 +51,7 @@ class DebugReport:
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
         self.stats = StreamStats()
+        self.notes: list[str] = []  # lines shown under the figures, such as turns left out of the context
         self._records: list[ChunkRecord] = []
 
     def update(self, records: list[ChunkRecord]) -> None:
@@ -82,6 +83,7 @@ class DebugReport:
             f"| {s.chunks} | {_ms(s.first_token_ms)} | {_ms(s.last_ms if s.chunks else None)} "
             f"| {_rate(s.tokens_per_second)} | {_usage(s.usage)} |",
         ]
+        lines += [line for note in self.notes for line in ("", f"Context: {note}")]
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]
         return "\n".join(lines)

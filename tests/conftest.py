@@ -74,24 +74,59 @@ def app_url(openai_server: FakeOpenAIServer) -> Iterator[str]:
 def running_app(args: list[str], env_extra: dict[str, str], port: int) -> Iterator[str]:
     """`python app.py ARGS` in a subprocess, as a person starts it, with none of this
     process's model settings (no keys, no provider); yields the page's URL once it answers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "LOCAL_", "GRADIO_"))}
-    env.update(env_extra)
-    process = subprocess.Popen(
-        [sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
+    process = start_app(args, env_extra, port)
     try:
-        deadline = time.monotonic() + 90
-        while not _answers(url):
-            if process.poll() is not None:
-                pytest.fail(f"app.py exited: {process.stdout.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("app.py did not answer within 90 s")
-            time.sleep(0.2)
-        yield url
+        yield f"http://127.0.0.1:{port}/"
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def start_app(args: list[str], env_extra: dict[str, str], port: int) -> subprocess.Popen:
+    """Start `python app.py ARGS` and return once its page answers on `port`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_", "LOCAL_", "GRADIO_"))}
+    env.update(env_extra)
+    process = subprocess.Popen(
+        [sys.executable, "app.py", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 90
+    while not _answers(f"http://127.0.0.1:{port}/"):
+        if process.poll() is not None:
+            pytest.fail(f"app.py exited: {process.stdout.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("app.py did not answer within 90 s")
+        time.sleep(0.2)
+    return process
+
+
+def runtime_children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` and that run the local model (`llm.runtime_server`), via /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"llm.runtime_server" in cmdline and (parent == pid or pid == 0):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_model_process_outlives_the_suite():
+    """Every local-model process the tests started in this process ends when its runtime stops."""
+    yield
+    from llm.runtime import stop_all
+
+    stop_all()
+    if Path("/proc").is_dir():
+        assert runtime_children(os.getpid()) == []
 
 
 def _answers(url: str) -> bool:

@@ -1,17 +1,20 @@
-"""The bundled SmolLM2 model, really run with llama-cpp-python."""
+"""The bundled SmolLM2 model, really run by llama-cpp-python in its own process."""
 
 import asyncio
 import os
+import shutil
+import subprocess
 import sys
-import threading
 import time
+
+from pathlib import Path
 
 import httpx
 import pytest
 from gradio_client import Client
 
 from llm import LLM, Accumulator, Settings, aaccumulate, accumulate, build_chat_model
-from llm.local import ChatLocalLlama, LocalModelMissing, find_bundled_gguf, load_llama, resolve_model_path
+from llm.local import ChatLocalModel, LocalModelMissing, find_bundled_gguf, resolve_model_path, runtime_for
 from tests.conftest import launch
 
 pytestmark = pytest.mark.local_model
@@ -20,7 +23,7 @@ LOCAL = Settings(provider="local", local_seed=7, temperature=0.7, max_tokens=24)
 
 
 @pytest.fixture(scope="module")
-def model() -> ChatLocalLlama:
+def model() -> ChatLocalModel:
     return build_chat_model(LOCAL)
 
 
@@ -38,7 +41,7 @@ def test_local_model_path_points_elsewhere(tmp_path):
 
 
 def test_with_no_environment_the_default_is_the_local_model():
-    assert isinstance(build_chat_model(Settings.from_env({}, dotenv=False)), ChatLocalLlama)
+    assert isinstance(build_chat_model(Settings.from_env({}, dotenv=False)), ChatLocalModel)
 
 
 def test_a_real_generation_streams_token_by_token(model):
@@ -67,6 +70,7 @@ def test_the_notebook_api_works_offline(capsys):
 
 def test_two_concurrent_requests_both_complete_correctly(model):
     solo = ["".join(c.text for c in model.stream(q)) for q in ("Say hi.", "Count to five.")]
+    model = build_chat_model(LOCAL)  # its own async client, for this test's event loop
 
     async def both():
         async def one(q):
@@ -81,8 +85,11 @@ def test_two_concurrent_requests_both_complete_correctly(model):
 
 
 def test_stop_stops_the_computation_not_only_the_display(model):
-    _, lock = load_llama(model.model_path, model.n_ctx, model.n_threads)
-    long = model.bind(max_tokens=2000, temperature=1.0)
+    """The runtime serves one request at a time: a request it answers at once after Stop
+    proves the abandoned answer is no longer being computed."""
+    runtime = runtime_for(LOCAL)
+    # A fresh model object: an async HTTP client's pooled connections belong to one event loop.
+    long = build_chat_model(LOCAL).bind(max_tokens=1500, temperature=1.0)
 
     async def stop_after_three():
         loop = aaccumulate(long.astream("Write a very long story about the sea."))
@@ -92,11 +99,30 @@ def test_stop_stops_the_computation_not_only_the_display(model):
                 return time.monotonic()
 
     stopped_at = asyncio.run(stop_after_three())
-    assert lock.acquire(timeout=2), "the model kept generating after Stop"
+    response = httpx.post(
+        f"http://127.0.0.1:{runtime.port}/extras/tokenize/count",
+        json={"input": f"are you free? {stopped_at}"},
+        headers={"Authorization": f"Bearer {runtime.api_key}"},
+        timeout=30,
+    )
     freed_after = time.monotonic() - stopped_at
-    lock.release()
-    assert freed_after < 1.0
-    assert not [t for t in threading.enumerate() if t.name == "local-llama-stream"]
+    assert response.json()["count"] > 3
+    assert freed_after < 1.0, f"the model was busy for {freed_after:.1f} s after Stop"
+
+
+def test_the_portable_build_has_no_avx512_or_amx_code():
+    """A native build on this CPU holds AVX-512 (zmm) code; the portable build must run on any AVX2 CPU."""
+    import llama_cpp
+
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("objdump (binutils) is not installed")
+    libraries = list((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu*"))
+    assert libraries
+    for library in libraries:
+        code = subprocess.run([objdump, "-d", str(library)], capture_output=True, text=True, check=True).stdout
+        assert code.count("\n") > 10_000  # really disassembled
+        assert "zmm" not in code and "tileloadd" not in code, f"{library.name} was built for this CPU only"
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +182,7 @@ def test_callbacks_see_each_token_once(model):
     assert [t for t in handler.tokens if t] == [c.text for c in chunks if c.text]
 
 
-def test_concurrent_first_loads_share_one_model_and_lock(model):
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(load_llama(model.model_path, 512, 1))) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len({id(llama) for llama, _ in results}) == 1
-    assert len({id(lock) for _, lock in results}) == 1
+def test_one_runtime_process_serves_every_model_object_with_the_same_settings(model):
+    again = build_chat_model(Settings(provider="local", local_seed=99, max_tokens=5))
+    assert runtime_for(LOCAL) is again._runtime is model._runtime
+    assert again.openai_api_base == model.openai_api_base == runtime_for(LOCAL).base_url
