@@ -64,13 +64,13 @@ def through_app(url: str, max_tokens: int) -> float:
     return rate([row[1] for row in rows if json.loads(row[3])])
 
 
-def through_provider(settings: Settings, max_tokens: int) -> float:
+def through_provider(settings: Settings, max_tokens: int, loop: asyncio.AbstractEventLoop) -> float:
     async def go() -> list[float]:
         model = build_chat_model(settings).bind(max_tokens=max_tokens, seed=42)
         acc = Accumulator()
         return [r.ms_since_start async for _, r in aaccumulate(model.astream(PROMPT), acc) if r.text]
 
-    return rate(asyncio.run(go()))
+    return rate(loop.run_until_complete(go()))  # one loop for every round, as in the app
 
 
 def stop_ms(url: str, settings: Settings) -> float:
@@ -95,13 +95,14 @@ def main() -> None:
     settings = Settings(provider="local", local_seed=42, temperature=0.7, max_tokens=args.max_tokens)
     model_path = resolve_model_path(settings)
     demo, url = launch(settings)
+    loop = asyncio.new_event_loop()
     runtime_for(settings).wait_ready()
     workers = {"raw llama-cpp-python (portable build)": RawWorker(sys.executable, model_path, args.max_tokens)}
     if args.native_python:
         workers["raw llama-cpp-python (native build)"] = RawWorker(args.native_python, model_path, args.max_tokens)
     sides = {**workers,
              "app, over /chat (Debug table timings)": lambda: through_app(url, args.max_tokens),
-             "provider, ChatLocalModel.astream": lambda: through_provider(settings, args.max_tokens)}
+             "provider, ChatLocalModel.astream": lambda: through_provider(settings, args.max_tokens, loop)}
     results: dict[str, list[float]] = {name: [] for name in sides}
     stops: list[float] = []
     try:
