@@ -71,7 +71,8 @@ class LLM:
     def _fit(self, prompt: Prompt, system_prompt: str | None, kwargs: dict[str, Any]) -> list:
         """The messages to send: a history too long for the model's window loses its oldest turns."""
         messages = to_messages(prompt, system_prompt or self.system_prompt)
-        fitted = fit_for_model(self.model, messages, int(kwargs.get("max_tokens") or getattr(self.model, "max_tokens", None) or 256))
+        max_tokens = kwargs.get("max_tokens") or getattr(self.model, "max_tokens", None) or 256
+        fitted = fit_for_model(self.model, messages, int(max_tokens))
         self.context_note = fitted.note()
         return fitted.messages
 

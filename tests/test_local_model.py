@@ -68,6 +68,17 @@ def test_the_notebook_api_works_offline(capsys):
     assert capsys.readouterr().out == text + "\n"
 
 
+def test_the_notebook_api_fits_a_long_history_into_the_window(capsys):
+    history = []
+    for turn in range(40):
+        history += [{"role": "user", "content": f"Tell me about the number {turn}, please, in some detail."},
+                    {"role": "assistant", "content": f"The number {turn} is interesting for many reasons. " * 4}]
+    llm = LLM(settings=LOCAL)
+    text, chunks = llm.stream([*history, {"role": "user", "content": "And 41?"}], max_tokens=8)
+    assert text.strip() and chunks
+    assert llm.context_note and llm.context_note.startswith("Left out the ")
+
+
 def test_two_concurrent_requests_both_complete_correctly(model):
     solo = ["".join(c.text for c in model.stream(q)) for q in ("Say hi.", "Count to five.")]
     model = build_chat_model(LOCAL)  # its own async client, for this test's event loop
