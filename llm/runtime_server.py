@@ -4,7 +4,7 @@
 
     RUNTIME_SOCKET_FD=3 RUNTIME_API_KEY=... python -m llm.runtime_server MODEL.gguf --n-ctx 2048
 
-Three things set it apart from `python -m llama_cpp.server`:
+Four things set it apart from `python -m llama_cpp.server`:
 
 - It serves on a listening socket the parent made and handed down, so the port
   stays the same across restarts, and a request sent while it restarts waits in
@@ -45,12 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     threading.Thread(target=_exit_when_parent_goes, name="parent-watch", daemon=True).start()
-    import llama_cpp
     import uvicorn
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    llama_cpp.Llama.create_chat_completion = _with_usage(llama_cpp.Llama.create_chat_completion)
     model = ModelSettings(
         model=args.model,
         model_alias=args.alias,
@@ -88,7 +86,7 @@ def _stream_chat_on_a_thread(app: Any) -> None:
             tokens = None
             try:
                 llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
-                tokens = _TokenThread(lambda: llama.create_chat_completion(**kwargs))
+                tokens = _TokenThread(lambda: _with_usage(llama, llama.create_chat_completion(**kwargs)))
                 while (chunk := await tokens.next()) is not None:
                     yield f"data: {json.dumps(chunk)}\n\n"
                 yield "data: [DONE]\n\n"
@@ -149,8 +147,7 @@ def _listening_socket() -> socket.socket:
     if fd:
         return socket.socket(fileno=int(fd))
     # No inherited socket (Windows cannot pass one): bind the port the parent chose.
-    sock = socket.create_server(("127.0.0.1", int(os.environ["RUNTIME_PORT"])))
-    return sock
+    return socket.create_server(("127.0.0.1", int(os.environ["RUNTIME_PORT"])))
 
 
 def _exit_when_parent_goes() -> None:
@@ -161,28 +158,15 @@ def _exit_when_parent_goes() -> None:
     os._exit(0)
 
 
-def _with_usage(create: Any) -> Any:
-    """Wrap `Llama.create_chat_completion` so a stream ends with a usage chunk."""
-
-    def create_chat_completion(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = create(self, *args, **kwargs)
-        return _add_usage(self, result) if kwargs.get("stream") else result
-
-    return create_chat_completion
-
-
-def _add_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
+def _with_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
+    """The chunks of a llama.cpp chat stream, then a usage chunk (`choices: []`, as OpenAI sends)."""
     produced, last = 0, None
-    try:
+    with contextlib.closing(chunks):
         for chunk in chunks:
             choices = chunk.get("choices") or [{}]
             produced += bool((choices[0].get("delta") or {}).get("content"))
             last = chunk
             yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close:
-            close()
     if last is not None:
         prompt = max(0, llama.n_tokens - produced)  # the context holds the prompt and the answer
         usage = {"prompt_tokens": prompt, "completion_tokens": produced, "total_tokens": prompt + produced}
