@@ -124,6 +124,11 @@ class ChatLocalModel(ChatOpenAI):
         """Start the model process in the background; the page does not wait for it."""
         self._runtime.start()
 
+    def json_response_format(self, schema: dict | None) -> dict:
+        """llama-cpp-python turns `json_object` (with a schema, if any) into a grammar that constrains
+        every token, so even a small model writes valid JSON; it does not read OpenAI's `json_schema`."""
+        return {"type": "json_object", "schema": schema} if schema else {"type": "json_object"}
+
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)
         # llama-cpp-python's server knows only the older name and ignores the newer one.

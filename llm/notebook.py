@@ -6,6 +6,20 @@
     >>> text, [c.content for c in chunks]
     ('Hi!', ['H', 'i', '!'])
 
+`stream_json` asks for JSON and prints each change of the object as it arrives:
+
+    >>> model = FakeListChatModel(responses=['{"name": "Ada", "born": 1815}'])
+    >>> obj, chunks = LLM(model).stream_json("a mathematician, with her birth year")
+    add  {}
+    add /name ""
+    append /name "A"
+    append /name "d"
+    append /name "a"
+    add /born 1815
+    ✓ Complete: valid JSON, 3 values.
+    >>> obj
+    {'name': 'Ada', 'born': 1815}
+
 With no model given, `LLM()` builds the one the environment configures
 (OpenAI or an OpenAI-compatible server with a key or base URL, else the bundled
 local model).
@@ -13,6 +27,7 @@ local model).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -21,6 +36,7 @@ from langchain_core.messages import AIMessageChunk
 from .accumulator import Accumulator, aaccumulate, accumulate
 from .config import Settings
 from .context import fit_for_model
+from .json_answer import JSONAnswer, json_messages, json_response_format, parse_schema
 from .messages import Prompt, to_messages
 from .models import build_chat_model
 from .records import ChunkRecord
@@ -43,6 +59,7 @@ class LLM:
         self.system_prompt = system_prompt
         self.records: list[ChunkRecord] = []
         self.context_note: str | None = None  # set when the last prompt lost turns to fit the window
+        self.json_note: str | None = None  # how the last `stream_json` ended
 
     def stream(
         self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
@@ -68,6 +85,44 @@ class LLM:
             _echo(record, echo)
         return self._finish(acc, echo)
 
+    def stream_json(
+        self, request: str, schema: dict | str | None = None, *, echo: bool = True, **kwargs: Any
+    ) -> tuple[Any, list[AIMessageChunk]]:
+        """Ask for JSON (matching `schema`, a JSON Schema, if given) and stream it.
+
+        Prints each change of the partial object (`add PATH VALUE`, `append PATH TEXT`) and a last
+        line saying whether the JSON is complete and valid; returns `(object, chunks)`. When the
+        answer is cut short or is not valid JSON, the object is the last good state and
+        `self.json_note` says what went wrong.
+        """
+        answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
+        messages, kwargs = self._json_request(request, answer, kwargs)
+        for _, record in accumulate(self.model.stream(messages, **kwargs), acc):
+            _echo_changes(answer.add(record), echo)
+        return self._finish_json(answer, acc, echo)
+
+    async def astream_json(
+        self, request: str, schema: dict | str | None = None, *, echo: bool = True, **kwargs: Any
+    ) -> tuple[Any, list[AIMessageChunk]]:
+        """The async twin of `stream_json`: `obj, chunks = await LLM().astream_json(...)`."""
+        answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
+        messages, kwargs = self._json_request(request, answer, kwargs)
+        async for _, record in aaccumulate(self.model.astream(messages, **kwargs), acc):
+            _echo_changes(answer.add(record), echo)
+        return self._finish_json(answer, acc, echo)
+
+    def _json_request(self, request: str, answer: JSONAnswer, kwargs: dict[str, Any]) -> tuple[list, dict]:
+        messages = json_messages(request, answer.schema, self.system_prompt)
+        kwargs = {"response_format": json_response_format(self.model, answer.schema), **kwargs}
+        return self._fit(messages, None, kwargs), kwargs
+
+    def _finish_json(self, answer: JSONAnswer, acc: Accumulator, echo: bool) -> tuple[Any, list[AIMessageChunk]]:
+        self.json_note = answer.finish(acc)
+        if echo:
+            print(self.json_note, flush=True)
+        self.records = acc.records
+        return answer.value, acc.chunks
+
     def _fit(self, prompt: Prompt, system_prompt: str | None, kwargs: dict[str, Any]) -> list:
         """The messages to send: a history too long for the model's window loses its oldest turns."""
         messages = to_messages(prompt, system_prompt or self.system_prompt)
@@ -81,6 +136,11 @@ class LLM:
             print(flush=True)
         self.records = acc.records
         return acc.text, acc.chunks
+
+
+def _echo_changes(changes: list, echo: bool) -> None:
+    for change in changes if echo else ():
+        print(change.op, change.path, json.dumps(change.value, ensure_ascii=False), flush=True)
 
 
 def _echo(record: ChunkRecord, echo: bool) -> None:

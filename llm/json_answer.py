@@ -1,0 +1,163 @@
+"""Ask a model for JSON, and follow one JSON answer as its chunks arrive.
+
+The chunks come through the same accumulator as a chat answer; `JSONAnswer`
+reads each chunk's record and keeps the partial object, a row per field, and at
+the end a note saying how it went.
+
+    >>> from langchain_core.messages import AIMessageChunk
+    >>> from llm.accumulator import Accumulator
+    >>> acc, answer = Accumulator(), JSONAnswer()
+    >>> for piece in ['{"city": "Pa', 'ris", "rank": 1', '}']:
+    ...     _, record = acc.add(AIMessageChunk(content=piece))
+    ...     _ = answer.add(record)
+    ...     print(answer.value)
+    {'city': 'Pa'}
+    {'city': 'Paris'}
+    {'city': 'Paris', 'rank': 1}
+    >>> answer.finish(acc)
+    '✓ Complete: valid JSON, 3 values.'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from langchain_core.messages import BaseMessage
+
+from .accumulator import Accumulator
+from .errors import ReadableError
+from .messages import to_messages
+from .partial_json import Change, JSONProblem, PartialJSON
+from .records import ChunkRecord
+
+JSON_SYSTEM_PROMPT = "Answer with one JSON value and nothing else: no prose before or after it, no code fences."
+FIELD_HEADERS = ["path", "value so far", "state", "first seen (ms)", "complete (ms)"]
+
+
+class SchemaError(ReadableError):
+    """The schema the user gave is not JSON, or not a JSON Schema."""
+
+
+def parse_schema(schema: str | dict | None) -> dict | None:
+    """The schema as a dict (None for none), or `SchemaError` saying what is wrong with it."""
+    if isinstance(schema, str):
+        if not schema.strip():
+            return None
+        try:
+            schema = json.loads(schema)
+        except json.JSONDecodeError as error:
+            raise SchemaError(f"The schema is not valid JSON: {error}.") from error
+    if not schema:
+        return None
+    if not isinstance(schema, dict):
+        raise SchemaError("The schema must be a JSON object, such as {\"type\": \"object\"}.")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise SchemaError(f"The schema is not a valid JSON Schema: {error.message}.") from error
+    return schema
+
+
+def json_messages(request: str, schema: dict | None = None, system_prompt: str | None = None) -> list[BaseMessage]:
+    """The request as messages that ask for JSON (and name the schema, for models that only read it)."""
+    system = system_prompt or JSON_SYSTEM_PROMPT
+    if schema:
+        system += "\nThe JSON must match this JSON Schema:\n" + json.dumps(schema, ensure_ascii=False)
+    return to_messages(request, system)
+
+
+def json_response_format(model: Any, schema: dict | None) -> dict:
+    """`response_format` for this model: JSON mode, or the schema as OpenAI's `json_schema`.
+    A backend that asks differently (llama.cpp's grammar) says so with its own `json_response_format`."""
+    own = getattr(model, "json_response_format", None)
+    if callable(own):
+        return own(schema)
+    if schema:
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+    return {"type": "json_object"}
+
+
+def schema_problem(value: Any, schema: dict | None) -> str | None:
+    """Why `value` does not match `schema`, in one sentence; None if it does (or there is none)."""
+    if not schema:
+        return None
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
+    if error is None:
+        return None
+    where = "".join(f"/{part}" for part in error.absolute_path) or "the whole value"
+    return f"{error.message} (at {where})"
+
+
+class JSONAnswer:
+    """One JSON answer as it streams: the partial object, its fields, and how it ended."""
+
+    def __init__(self, schema: dict | None = None) -> None:
+        self.schema = schema
+        self.parser = PartialJSON()
+        self.changes = 0
+        self.note: str | None = None  # set by `finish` or `fail`
+        self._problem_chunk: int | None = None
+
+    @property
+    def value(self) -> Any:
+        return self.parser.value
+
+    def add(self, record: ChunkRecord) -> list[Change]:
+        """Feed one chunk's text; returns the changes it made to the object."""
+        had_problem = self.parser.problem is not None
+        changes = self.parser.feed(record.text, record.ms_since_start)
+        if self.parser.problem is not None and not had_problem:
+            self._problem_chunk = record.index
+        self.changes += len(changes)
+        return changes
+
+    def finish(self, acc: Accumulator) -> str:
+        """The stream ended by itself: is the JSON complete, valid, and does it match the schema?"""
+        try:
+            self.parser.close(acc.records[-1].ms_since_start if acc.records else None)
+        except JSONProblem as problem:
+            return self._set(self._explain(problem, acc))
+        note = f"✓ Complete: valid JSON, {len(self.parser.fields)} values."
+        if self.schema:
+            mismatch = schema_problem(self.value, self.schema)
+            note += f" ✗ It does not match the schema: {mismatch}." if mismatch else " It matches the schema ✓."
+        return self._set(note)
+
+    def fail(self, reason: str) -> str:
+        """The stream broke off (an error, or Stop): keep what arrived and say why."""
+        return self._set(f"✗ {reason} The object shows what had arrived; the raw text is below it.")
+
+    def rows(self) -> list[list[Any]]:
+        """The field table: one row per value, containers included, in the order they appeared."""
+        return [
+            [f.path or "(whole value)", _shown(f.value), "complete" if f.complete else "streaming",
+             _ms(f.first_ms), _ms(f.complete_ms)]
+            for f in self.parser.fields.values()
+        ]
+
+    def _explain(self, problem: JSONProblem, acc: Accumulator) -> str:
+        if not problem.truncated:
+            where = f" (chunk #{self._problem_chunk})" if self._problem_chunk is not None else ""
+            return f"✗ {problem}{where}. The object is the last good state; the raw text shows what the model sent."
+        finish = (acc.total.response_metadata or {}).get("finish_reason") if acc.total else None
+        if finish == "length":
+            return "✗ The answer reached Max tokens before the JSON was complete: raise Max tokens and ask again."
+        return f"✗ {problem} The object shows what had arrived."
+
+    def _set(self, note: str) -> str:
+        self.note = note
+        return note
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{{{len(value)} keys}}"
+    if isinstance(value, list):
+        return f"[{len(value)} items]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _ms(value: float | None) -> float | str:
+    return "" if value is None else round(value, 1)
