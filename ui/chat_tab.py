@@ -1,0 +1,108 @@
+"""The Chat tab: the answer grows token by token; its chunks go to the Debug tab.
+
+`/chat` takes (message, system prompt, temperature, max tokens) and yields
+(answer so far, Debug summary, chunk table, timeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+from typing import Any
+
+import gradio as gr
+
+from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, to_messages
+from llm.context import fit_for_model
+from llm.pacing import paced
+from llm.report import DebugReport
+
+from .debug_tab import COMPLETE, DebugTab, DebugUpdates, mark_stopped
+
+log = logging.getLogger("app")
+
+FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
+
+
+def chat_tab(model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab) -> gr.ChatInterface:
+    """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface."""
+
+    async def chat(message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float):
+        """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
+        if model is None:
+            yield note(problem or "No model is configured."), "No answer yet.", [], gr.skip()
+            return
+        if problem_with_input := check_input(message, temperature, max_tokens):
+            yield note(problem_with_input), gr.skip(), gr.skip(), gr.skip()
+            return
+        acc, report = Accumulator(), DebugReport()
+        messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
+        try:  # the local model's window is small: leave out the oldest turns rather than fail
+            fitted = await asyncio.to_thread(fit_for_model, model, messages, int(max_tokens))
+        except Exception as error:
+            yield note(readable_error(error, secret)), gr.skip(), gr.skip(), gr.skip()
+            return
+        left_out = fitted.note()
+        notes = [note(left_out)] if left_out else []
+        report.notes = [left_out] if left_out else []
+        debug_updates = DebugUpdates(report)
+        stream = model.bind(temperature=float(temperature), max_tokens=int(max_tokens)).astream(fitted.messages)
+        try:
+            # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
+            async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
+                async for _ in updates:
+                    report.update(acc.records)
+                    yield shown(acc.text, notes), *debug_updates.streaming()
+        except Exception as error:
+            text = readable_error(error, secret)
+            log.warning("stream failed: %s", text)
+            report.update(acc.records)
+            answer = [{"role": "assistant", "content": acc.text}] if acc.text else []
+            yield [*notes, *answer, note(text)], *debug_updates.final(f"✗ {text}")
+            return
+        report.update(acc.records)
+        yield shown(acc.text, notes), *debug_updates.final(COMPLETE, acc.text)
+
+    with gr.Tab("Chat"):
+        chat_ui = gr.ChatInterface(
+            chat,
+            additional_inputs=[
+                # render=False: ChatInterface places them in its accordion under the chat.
+                gr.Textbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
+                gr.Slider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature", render=False),
+                gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens", render=False),
+            ],
+            additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
+            additional_outputs=debug.outputs,
+            textbox=gr.Textbox(placeholder="Type a message...", elem_id="chat-input", render=False,
+                               show_label=False, submit_btn=True, stop_btn=True),
+            api_name="chat",
+            concurrency_limit=max_concurrency(defaults),
+            editable=True,
+            fill_height=True,
+            analytics_enabled=False,
+        )
+    chat_ui.textbox.stop(mark_stopped, [debug.summary], [debug.summary], queue=False, api_visibility="undocumented")
+    return chat_ui
+
+
+def check_input(message: str, temperature: float, max_tokens: float) -> str | None:
+    """What is wrong with a request from the page or the API, in words; None if nothing."""
+    if not (message or "").strip():
+        return "Type a message first."
+    if not 0 <= float(temperature) <= 2:
+        return f"Temperature must be between 0 and 2, not {temperature}."
+    if int(max_tokens) < 1:
+        return f"Max tokens must be at least 1, not {max_tokens}."
+    return None
+
+
+def note(text: str) -> dict:
+    """A message the page shows but the model never sees (see `to_messages`)."""
+    return {"role": "assistant", "content": text, "metadata": {"title": "⚠ Note"}}
+
+
+def shown(answer: str, notes: list[dict]) -> str | list[dict]:
+    """The answer as the chat shows it: plain text, or after notes such as "turns left out"."""
+    return [*notes, {"role": "assistant", "content": answer}] if notes else answer

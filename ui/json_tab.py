@@ -1,0 +1,163 @@
+"""The JSON tab: ask for JSON and watch the object grow field by field.
+
+`/json` takes (request, schema, temperature, max tokens) and yields (partial
+object, raw text so far, field table, note, Debug summary, chunk table, timeline).
+The chunks go through the same accumulator as the chat, and to the Debug tab.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import aclosing
+from typing import Any
+
+import gradio as gr
+
+from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error
+from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
+from llm.pacing import paced
+from llm.report import DebugReport
+
+from .chat_tab import FRAME_SECONDS, check_input
+from .debug_tab import COMPLETE, STREAMING, DebugTab, DebugUpdates, mark_stopped
+
+log = logging.getLogger("app")
+
+JSON_STOPPED = "■ Stopped by you. The object shows what had arrived; fields still marked *streaming* never finished."
+DEFAULT_TEMPERATURE = 0.2  # JSON wants the likeliest tokens more than variety
+
+
+def _array_of(item: dict, most: int) -> dict:
+    return {"type": "array", "maxItems": most, "items": item}
+
+
+def _strings(*names: str, longest: int = 60) -> dict:
+    return {name: {"type": "string", "maxLength": longest} for name in names}
+
+
+# Small enough for the bundled 135M model to finish within the default Max tokens (the limits
+# become part of llama.cpp's grammar), and plain JSON Schema for any other server.
+SCHEMAS: dict[str, dict | None] = {
+    "Countries": {
+        "type": "object",
+        "properties": {"countries": _array_of({
+            "type": "object",
+            "properties": {**_strings("name", "capital", longest=40), "population": {"type": "integer"}},
+            "required": ["name", "capital", "population"],
+        }, 3)},
+        "required": ["countries"],
+    },
+    "Person": {
+        "type": "object",
+        "properties": {**_strings("name"), "born": {"type": "integer"},
+                       "known_for": _array_of({"type": "string", "maxLength": 80}, 3), "alive": {"type": "boolean"}},
+        "required": ["name", "born", "known_for", "alive"],
+    },
+    "Recipe": {
+        "type": "object",
+        "properties": {**_strings("title"), "servings": {"type": "integer"},
+                       "ingredients": _array_of({"type": "object", "properties": _strings("item", "amount", longest=40),
+                                                 "required": ["item", "amount"]}, 5),
+                       "steps": _array_of({"type": "string", "maxLength": 120}, 4)},
+        "required": ["title", "servings", "ingredients", "steps"],
+    },
+    "None (JSON mode)": None,
+}
+EXAMPLES = [
+    ("Three countries with their capital and population", "Countries"),
+    ("Ada Lovelace: born when, known for what, and is she alive?", "Person"),
+    ("A simple pancake recipe", "Recipe"),
+]
+
+
+def schema_text(name: str) -> str:
+    schema = SCHEMAS.get(name)
+    return json.dumps(schema, indent=2, ensure_ascii=False) if schema else ""
+
+
+def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab) -> None:
+    """Lay out the JSON tab (inside the current Blocks) and wire `/json`."""
+
+    async def stream_json(
+        request: str, schema: str = "", temperature: float = DEFAULT_TEMPERATURE,
+        max_tokens: float = defaults.default_max_tokens,
+    ):
+        """Stream a JSON answer; yields (object, raw text, fields, note, Debug summary, chunk table, timeline)."""
+        nothing = (None, "", [])
+        if model is None:
+            yield *nothing, f"⚠ {problem or 'No model is configured.'}", gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            if problem_with_input := check_input(request, temperature, max_tokens):
+                raise SchemaError(problem_with_input.replace("a message", "a request"))
+            answer = JSONAnswer(parse_schema(schema))
+        except SchemaError as error:
+            yield *nothing, f"⚠ {error}", gr.skip(), gr.skip(), gr.skip()
+            return
+        acc, report = Accumulator(), DebugReport()
+        debug_updates = DebugUpdates(report)
+        bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens),
+                           response_format=json_response_format(model, answer.schema))
+        stream = bound.astream(json_messages(request, answer.schema))
+        try:
+            # aclosing: Stop closes this generator, which closes the stream and the request upstream.
+            async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
+                async for batch in updates:
+                    for _, record in batch:
+                        answer.add(record)
+                    report.update(acc.records)
+                    status = f"{STREAMING} {len(answer.parser.fields)} values so far."
+                    yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
+        except Exception as error:
+            text = readable_error(error, secret)
+            log.warning("JSON stream failed: %s", text)
+            report.update(acc.records)
+            yield answer.value, acc.text, answer.rows(), answer.fail(text), *debug_updates.final(f"✗ {text}")
+            return
+        report.update(acc.records)
+        note = answer.finish(acc)
+        yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text)
+
+    with gr.Tab("JSON"):
+        gr.Markdown(
+            "Ask for JSON and watch the object grow before the JSON is complete. A number, `true` or a key "
+            "appears once it is complete; a string grows as it is written. The field table says which values "
+            "are complete, and when each was first seen and finished (ms since the request)."
+        )
+        with gr.Row():
+            with gr.Column(scale=2):
+                request = gr.Textbox(label="Request", lines=2, elem_id="json-request",
+                                     placeholder="What should the JSON describe?")
+                preset = gr.Dropdown(list(SCHEMAS), value="Countries", label="Schema preset")
+                schema = gr.Code(schema_text("Countries"), language="json", lines=8, max_lines=16, interactive=True,
+                                 label="JSON Schema (optional: edit it, or clear it for plain JSON mode)",
+                                 elem_id="json-schema")
+                with gr.Accordion("Settings", open=False):
+                    temperature = gr.Slider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
+                    max_tokens = gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens")
+                with gr.Row():
+                    run = gr.Button("Stream JSON", variant="primary", elem_id="json-run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="json-stop")
+                gr.Examples([[text, schema_text(name)] for text, name in EXAMPLES], [request, schema],
+                            label="Example requests")
+            with gr.Column(scale=3):
+                status = gr.Markdown("", elem_id="json-status")
+                value = gr.JSON(label="The object so far", open=True, elem_id="json-object")
+                raw = gr.Code(label="Raw text so far", language="json", interactive=False, lines=4, max_lines=12,
+                              wrap_lines=True, elem_id="json-raw")
+        fields = gr.Dataframe(headers=FIELD_HEADERS, value=[], interactive=False, wrap=True, label="Fields",
+                              elem_id="json-fields")
+
+    preset.change(schema_text, preset, schema, api_visibility="undocumented")
+    event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens],
+                  [value, raw, fields, status, *debug.outputs], api_name="json",
+                  concurrency_limit=max_concurrency(defaults))
+    stop.click(_mark_json_stopped, [status, debug.summary], [status, debug.summary], cancels=[event], queue=False,
+               api_visibility="undocumented")
+
+
+def _mark_json_stopped(status: str, summary: str) -> tuple[str, str]:
+    if not status.startswith(STREAMING):
+        return gr.skip(), gr.skip()
+    return JSON_STOPPED, mark_stopped(summary)
