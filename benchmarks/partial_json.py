@@ -31,7 +31,7 @@ import jiter
 from langchain_core.utils.json import parse_partial_json
 
 from llm.partial_json import PartialJSON
-from tests.test_partial_json import DOCUMENT, is_honest, pieces_of
+from tests.json_documents import DOCUMENT, is_honest, pieces_of
 
 
 def records_document(chars: int) -> str:

@@ -33,6 +33,10 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
     detail = _detail(error)
     if isinstance(error, ReadableError):
         kind, detail = str(error), ""
+    elif name == "LengthFinishReasonError":  # openai's stream helper, used for JSON answers
+        kind, detail = "The answer reached Max tokens before it was complete: raise Max tokens and ask again.", ""
+    elif name == "ContentFilterFinishReasonError":
+        kind, detail = "The server's content filter stopped the answer.", ""
     elif status == 401 or name == "AuthenticationError":
         kind = "The server refused the API key (401). Check OPENAI_API_KEY."
     elif status == 404 or name == "NotFoundError":

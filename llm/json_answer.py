@@ -9,7 +9,7 @@ the end a note saying how it went.
     >>> acc, answer = Accumulator(), JSONAnswer()
     >>> for piece in ['{"city": "Pa', 'ris", "rank": 1', '}']:
     ...     _, record = acc.add(AIMessageChunk(content=piece))
-    ...     _ = answer.add(record)
+    ...     _ = answer.update(acc.records)
     ...     print(answer.value)
     {'city': 'Pa'}
     {'city': 'Paris'}
@@ -99,13 +99,21 @@ class JSONAnswer:
         self.changes = 0
         self.note: str | None = None  # set by `finish` or `fail`
         self._problem_chunk: int | None = None
+        self._seen = 0  # records taken in so far
 
     @property
     def value(self) -> Any:
         return self.parser.value
 
+    def update(self, records: list[ChunkRecord]) -> list[Change]:
+        """Take in the records not seen yet (the accumulator's list only grows); returns the changes."""
+        changes = [change for record in records[self._seen :] for change in self.add(record)]
+        self._seen = len(records)
+        return changes
+
     def add(self, record: ChunkRecord) -> list[Change]:
         """Feed one chunk's text; returns the changes it made to the object."""
+        self._seen = record.index + 1
         had_problem = self.parser.problem is not None
         changes = self.parser.feed(record.text, record.ms_since_start)
         if self.parser.problem is not None and not had_problem:
@@ -115,6 +123,7 @@ class JSONAnswer:
 
     def finish(self, acc: Accumulator) -> str:
         """The stream ended by itself: is the JSON complete, valid, and does it match the schema?"""
+        self.update(acc.records)
         try:
             self.parser.close(acc.records[-1].ms_since_start if acc.records else None)
         except JSONProblem as problem:
@@ -125,8 +134,9 @@ class JSONAnswer:
             note += f" ✗ It does not match the schema: {mismatch}." if mismatch else " It matches the schema ✓."
         return self._set(note)
 
-    def fail(self, reason: str) -> str:
-        """The stream broke off (an error, or Stop): keep what arrived and say why."""
+    def fail(self, reason: str, acc: Accumulator) -> str:
+        """The stream broke off (an error): keep what arrived and say why."""
+        self.update(acc.records)
         return self._set(f"✗ {reason} The object shows what had arrived; the raw text is below it.")
 
     def rows(self) -> list[list[Any]]:

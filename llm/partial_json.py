@@ -42,7 +42,7 @@ class Field:
     """One value in the object: where it is, what it is so far, and when it appeared and finished."""
 
     path: str  # a JSON Pointer: "" is the whole value, "/countries/0/name" a field inside it
-    value: Any
+    value: Any  # for an object or array, the live container
     complete: bool = False
     first_ms: float | None = None
     complete_ms: float | None = None
@@ -170,8 +170,8 @@ class PartialJSON:
             container[slot] = value
         else:
             container.append(value)
-        self._fields[path] = Field(path, _leaf(value), complete, ms, ms if complete else None)
-        changes.append(Change("add", path, type(value)() if isinstance(value, (dict, list)) else value))
+        self._fields[path] = Field(path, value, complete, ms, ms if complete else None)
+        changes.append(Change("add", path, _leaf(value)))
         if complete:
             self._finish(path, ms)
         return path
@@ -268,6 +268,7 @@ class _Collect:
 
 
 def _leaf(value: Any) -> Any:
+    """What a change adds: a new, empty container (its contents come as changes of their own)."""
     return type(value)() if isinstance(value, (dict, list)) else value
 
 

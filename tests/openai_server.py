@@ -35,6 +35,7 @@ class Scenario:
     stall_after: int | None = None  # send nothing more after this many tokens
     stall_seconds: float = 30.0
     echo: bool = False  # answer with the words of the last user message instead of `tokens`
+    finish_reason: str = "stop"  # "length" says the answer hit max tokens
 
     def tokens_for(self, body: dict) -> list[str]:
         if not self.echo:
@@ -177,7 +178,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         return
                     self._event(_chunk(model, {"content": token}))
                     sent += 1
-                self._event(_chunk(model, {}, finish_reason="stop"))
+                self._event(_chunk(model, {}, finish_reason=scenario.finish_reason))
                 if (body.get("stream_options") or {}).get("include_usage"):
                     usage = _usage(body, sent)
                     self._event({**_chunk(model, {}), "choices": [], "usage": usage})

@@ -197,3 +197,32 @@ def test_one_runtime_process_serves_every_model_object_with_the_same_settings(mo
     again = build_chat_model(Settings(provider="local", local_seed=99, max_tokens=5))
     assert runtime_for(LOCAL) is again._runtime is model._runtime
     assert again.openai_api_base == model.openai_api_base == runtime_for(LOCAL).base_url
+
+
+def test_the_bundled_model_writes_json_matching_the_schema_through_its_grammar(local_app_url):
+    import json
+
+    import jsonschema
+
+    from ui.json_tab import SCHEMAS, schema_text
+
+    job = Client(local_app_url, verbose=False).submit(
+        "Three countries with their capital and population", schema_text("Countries"), 0.2, 400, api_name="/json")
+    job.result(timeout=180)
+    outputs = job.outputs()
+    value, raw, _, note = outputs[-1][:4]
+    assert note.startswith("✓ Complete") and "matches the schema ✓" in note, (note, raw)
+    assert value == json.loads(raw)
+    jsonschema.validate(value, SCHEMAS["Countries"])
+    assert len({json.dumps(out[0]) for out in outputs if out[0] is not None}) >= 5  # it grew while streaming
+
+
+def test_the_notebook_asks_the_bundled_model_for_json(capsys):
+    import jsonschema
+
+    from ui.json_tab import SCHEMAS
+
+    llm = LLM(settings=LOCAL)
+    obj, chunks = asyncio.run(llm.astream_json("Ada Lovelace", schema=SCHEMAS["Person"], max_tokens=300, echo=False))
+    jsonschema.validate(obj, SCHEMAS["Person"])
+    assert "matches the schema ✓" in llm.json_note and len(chunks) >= 5

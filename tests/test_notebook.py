@@ -1,6 +1,7 @@
 """The notebook API: `text, chunks = LLM().stream(question)` prints as it goes."""
 
 import asyncio
+import json
 import io
 import sys
 
@@ -70,3 +71,26 @@ def test_history_and_system_prompt_reach_a_real_server(server):
     assert server.requests[-1]["messages"][0] == {"role": "system", "content": "Be kind."}
     usage = [r.usage_metadata for r in llm.records if r.usage_metadata]
     assert [(u["input_tokens"], u["output_tokens"]) for u in usage] == [(3, 3)]  # 3 words in, 3 tokens out
+
+
+def test_stream_json_prints_each_change_and_returns_the_object(server, capsys):
+    from tests.json_documents import DOCUMENT, pieces_of
+
+    server.scenario = Scenario(tokens=pieces_of(DOCUMENT, 3))
+    llm = LLM(build_chat_model(server_settings(server)))
+    obj, chunks = llm.stream_json("the test document", schema={"type": "object", "required": ["countries"]})
+    assert obj == json.loads(DOCUMENT) and "".join(c.text for c in chunks) == DOCUMENT
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["add  {}", "add /countries []"]
+    assert 'append /countries/0/name "anc"' in lines and "add /countries/0/population 67750000" in lines
+    assert lines[-1] == llm.json_note and "matches the schema ✓" in llm.json_note
+    assert server.requests[-1]["response_format"]["json_schema"]["schema"]["required"] == ["countries"]
+
+
+def test_astream_json_is_the_async_twin_and_a_cut_answer_keeps_the_last_object(server, capsys):
+    server.scenario = Scenario(tokens=['{"a": [1, 2', ", 3], ", '"b": "x'])
+    llm = LLM(build_chat_model(server_settings(server)))
+    obj, chunks = asyncio.run(llm.astream_json("something", echo=False))
+    assert obj == {"a": [1, 2, 3], "b": "x"} and len(chunks) >= 3
+    assert llm.json_note.startswith("✗ The JSON ended before it was complete")
+    assert capsys.readouterr().out == ""

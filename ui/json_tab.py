@@ -103,9 +103,8 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
         try:
             # aclosing: Stop closes this generator, which closes the stream and the request upstream.
             async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
-                async for batch in updates:
-                    for _, record in batch:
-                        answer.add(record)
+                async for _ in updates:
+                    answer.update(acc.records)
                     report.update(acc.records)
                     status = f"{STREAMING} {len(answer.parser.fields)} values so far."
                     yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
@@ -113,7 +112,8 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
             text = readable_error(error, secret)
             log.warning("JSON stream failed: %s", text)
             report.update(acc.records)
-            yield answer.value, acc.text, answer.rows(), answer.fail(text), *debug_updates.final(f"✗ {text}")
+            note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
+            yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"✗ {text}")
             return
         report.update(acc.records)
         note = answer.finish(acc)
