@@ -123,6 +123,28 @@ def main() -> None:
         reparse_cost(jiter_parse, text, late[::step]), dishonest_states(jiter_parse))
     row("langchain parse_partial_json, re-parse", reparse_cost(parse_partial_json, text, early[::step]),
         reparse_cost(parse_partial_json, text, late[::step]), dishonest_states(parse_partial_json))
+    page_update_cost(pieces)
+
+
+def page_update_cost(pieces: list[str]) -> None:
+    """What grows is per page update, not per chunk: the field table and Gradio's copy of the object."""
+    import gradio as gr
+
+    from llm.json_answer import FIELD_HEADERS, JSONAnswer
+    from llm.records import ChunkRecord
+
+    answer = JSONAnswer()
+    for i, piece in enumerate(pieces):
+        answer.add(ChunkRecord(index=i, ms_since_start=i, ms_since_previous=1, text=piece))
+    started = time.perf_counter()
+    rows = answer.rows()
+    rows_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    gr.JSON().postprocess(answer.value)
+    gr.Dataframe(headers=FIELD_HEADERS).postprocess(rows)
+    gradio_ms = (time.perf_counter() - started) * 1000
+    print(f"per page update at the end ({len(rows):,} fields): field rows {rows_ms:.1f} ms, "
+          f"Gradio's postprocess of the object and the table {gradio_ms:.1f} ms")
 
 
 def _ours_dishonest() -> int:

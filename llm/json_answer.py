@@ -163,10 +163,14 @@ class JSONAnswer:
 
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
-        return f"{{{len(value)} keys}}"
+        return f"{{{_count(len(value), 'key')}}}"
     if isinstance(value, list):
-        return f"[{len(value)} items]"
+        return f"[{_count(len(value), 'item')}]"
     return json.dumps(value, ensure_ascii=False)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ms(value: float | None) -> float | str:

@@ -126,9 +126,9 @@ def assert_table_has_rows(page, n: int) -> None:
     assert page.locator(f'#debug-table .virtual-row[data-index="{n}"]').count() == 0
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
 def test_the_answer_grows_in_the_page_and_ends_exact(open_page, app_url, server):

@@ -129,32 +129,33 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
             with gr.Column(scale=2):
                 request = gr.Textbox(label="Request", lines=2, elem_id="json-request",
                                      placeholder="What should the JSON describe?")
-                preset = gr.Dropdown(list(SCHEMAS), value="Countries", label="Schema preset")
-                schema = gr.Code(schema_text("Countries"), language="json", lines=8, max_lines=16, interactive=True,
-                                 label="JSON Schema (optional: edit it, or clear it for plain JSON mode)",
-                                 elem_id="json-schema")
+                preset = gr.Dropdown(list(SCHEMAS), value="Countries", label="Schema preset", elem_id="json-preset")
+                with gr.Accordion("JSON Schema (edit it, or clear it for plain JSON mode)", open=False):
+                    schema = gr.Code(schema_text("Countries"), language="json", lines=8, max_lines=16,
+                                     interactive=True, show_label=False, elem_id="json-schema")
                 with gr.Accordion("Settings", open=False):
                     temperature = gr.Slider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
                     max_tokens = gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens")
                 with gr.Row():
                     run = gr.Button("Stream JSON", variant="primary", elem_id="json-run")
                     stop = gr.Button("Stop", variant="stop", elem_id="json-stop")
-                gr.Examples([[text, schema_text(name)] for text, name in EXAMPLES], [request, schema],
-                            label="Example requests")
+                gr.Examples([list(example) for example in EXAMPLES], [request, preset], label="Example requests")
             with gr.Column(scale=3):
                 status = gr.Markdown("", elem_id="json-status")
                 value = gr.JSON(label="The object so far", open=True, elem_id="json-object")
-                raw = gr.Code(label="Raw text so far", language="json", interactive=False, lines=4, max_lines=12,
+                raw = gr.Code(label="Raw text so far", language="json", interactive=False, lines=3, max_lines=8,
                               wrap_lines=True, elem_id="json-raw")
         fields = gr.Dataframe(headers=FIELD_HEADERS, value=[], interactive=False, wrap=True, label="Fields",
                               elem_id="json-fields")
 
     preset.change(schema_text, preset, schema, api_visibility="undocumented")
     event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens],
-                  [value, raw, fields, status, *debug.outputs], api_name="json",
+                  [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
                   concurrency_limit=max_concurrency(defaults))
-    stop.click(_mark_json_stopped, [status, debug.summary], [status, debug.summary], cancels=[event], queue=False,
-               api_visibility="undocumented")
+    # Cancel first, then mark: with both on one listener, the page never showed the mark.
+    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
+        _mark_json_stopped, [status, debug.summary], [status, debug.summary], queue=False,
+        api_visibility="undocumented")
 
 
 def _mark_json_stopped(status: str, summary: str) -> tuple[str, str]:
