@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 import pytest
 
 from llm import Settings
@@ -127,6 +127,72 @@ def no_model_process_outlives_the_suite():
     stop_all()
     if Path("/proc").is_dir():
         assert runtime_children(os.getpid()) == []
+
+
+# -- the browser tests' Chromium and pages (tests/test_browser*.py) ------------------------------
+
+CHAT_INPUT = "#chat-input textarea"  # the page is ready once the chat's input is there
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root in CI containers
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+def find_chromium() -> str | None:
+    """$CHROMIUM if set (a path), else Chromium on the PATH or at Debian's place."""
+    if "CHROMIUM" in os.environ:
+        return os.environ["CHROMIUM"] if os.path.isfile(os.environ["CHROMIUM"]) else None
+    for name in ("chromium", "chromium-browser"):
+        if path := shutil.which(name):
+            return path
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = find_chromium()
+    reason = "no Chromium found (install it, e.g. apt-get install chromium, or set CHROMIUM=/path/to/chrome)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path, reason = None, "the playwright package is not installed"
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def _open(url: str):
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(url)
+        page.locator(CHAT_INPUT).wait_for()
+        pages.append(page)
+        return page
+
+    yield _open
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def unconfigured_app_url():
+    """The README's run command, `python app.py`, with no model settings in the environment."""
+    if (ROOT / ".env").exists():
+        pytest.skip("a .env in the project would configure the app")
+    port = free_port()
+    with running_app(["--port", str(port)], {}, port) as url:
+        yield url
 
 
 def _answers(url: str) -> bool:

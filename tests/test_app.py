@@ -83,12 +83,16 @@ def test_history_and_system_prompt_reach_the_model(app_url, server):
 
 def test_cancelling_closes_the_upstream_request_within_a_second(app_url, server):
     server.scenario = Scenario(tokens=numbered_tokens(500), rate=50)
-    client = Client(app_url, verbose=False)
-    job = client.submit("long answer please", "", 0.5, 1000, api_name="/chat")
+    job = Client(app_url, verbose=False).submit("long answer please", "", 0.5, 1000, api_name="/chat")
+    cancel_once_streaming(job, server, updates=10)
+
+
+def cancel_once_streaming(job, server, updates: int) -> None:
+    """Cancel `job` after `updates` page updates; the upstream request must close within a second."""
     deadline = time.monotonic() + 20
-    while len(job.outputs()) < 10 and time.monotonic() < deadline:
+    while len(job.outputs()) < updates and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert len(job.outputs()) >= 10, "the answer never started streaming"
+    assert len(job.outputs()) >= updates, "the answer never started streaming"
     cancelled_at = time.monotonic()
     job.cancel()
     disconnect = server.wait_for_disconnect()

@@ -8,25 +8,16 @@ where a missing browser is a failure. Screenshots go to $SCREENSHOTS_DIR
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SECRET, free_port, running_app
+from tests.conftest import SECRET
 from tests.openai_server import Scenario, numbered_tokens
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # we run as root in CI containers
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BOT = ".message-row.bot-row"
 INPUT = "#chat-input textarea"
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", "test-artifacts"))
@@ -41,50 +32,6 @@ WATCH_ANSWER = """() => {
   };
   new MutationObserver(read).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def find_chromium() -> str | None:
-    """$CHROMIUM if set (a path), else Chromium on the PATH or at Debian's place."""
-    if "CHROMIUM" in os.environ:
-        return os.environ["CHROMIUM"] if os.path.isfile(os.environ["CHROMIUM"]) else None
-    for name in ("chromium", "chromium-browser"):
-        if path := shutil.which(name):
-            return path
-    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = find_chromium()
-    reason = "no Chromium found (install it, e.g. apt-get install chromium, or set CHROMIUM=/path/to/chrome)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        path, reason = None, "the playwright package is not installed"
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run in CI: {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def open_page(browser):
-    pages = []
-
-    def _open(url: str):
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.goto(url)
-        page.locator(INPUT).wait_for()
-        pages.append(page)
-        return page
-
-    yield _open
-    for page in pages:
-        page.close()
 
 
 def ask(open_page, url: str, server, scenario: Scenario, message: str):
@@ -221,16 +168,6 @@ def test_a_key_the_server_echoes_never_reaches_the_page(open_page, app_url, serv
     page.locator("#debug-summary").get_by_text("401").first.wait_for()
     assert "you sent Bearer [redacted]" in page.content()
     assert SECRET not in page.content()
-
-
-@pytest.fixture(scope="module")
-def unconfigured_app_url():
-    """The README's run command, `python app.py`, with no model settings in the environment."""
-    if (ROOT / ".env").exists():
-        pytest.skip("a .env in the project would configure the app")
-    port = free_port()
-    with running_app(["--port", str(port)], {}, port) as url:
-        yield url
 
 
 def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, unconfigured_app_url):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.openai_server import Scenario
-from tests.test_browser import browser, open_page, shot, unconfigured_app_url  # noqa: F401 (fixtures)
+from tests.test_browser import shot
 
 pytestmark = pytest.mark.browser
 

@@ -11,6 +11,7 @@ import pytest
 from llm.partial_json import JSONProblem, PartialJSON, _decodable_length
 from tests.json_documents import DOCUMENT, is_honest, pieces_of
 
+
 def apply(value, change):
     """Apply one change (JSON Patch `add`, plus `append` for string growth) to `value`."""
     if change.path == "":
