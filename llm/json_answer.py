@@ -61,8 +61,9 @@ def parse_schema(schema: str | dict | None) -> dict | None:
 
 
 def json_messages(request: str, schema: dict | None = None, system_prompt: str | None = None) -> list[BaseMessage]:
-    """The request as messages that ask for JSON (and name the schema, for models that only read it)."""
-    system = system_prompt or JSON_SYSTEM_PROMPT
+    """The request as messages that ask for JSON (and name the schema, for models that only read it).
+    A system prompt of your own comes after the JSON instruction, which OpenAI's JSON mode requires."""
+    system = JSON_SYSTEM_PROMPT + (f"\n{system_prompt}" if system_prompt else "")
     if schema:
         system += "\nThe JSON must match this JSON Schema:\n" + json.dumps(schema, ensure_ascii=False)
     return to_messages(request, system)
@@ -107,17 +108,13 @@ class JSONAnswer:
 
     def update(self, records: list[ChunkRecord]) -> list[Change]:
         """Take in the records not seen yet (the accumulator's list only grows); returns the changes."""
-        changes = [change for record in records[self._seen :] for change in self.add(record)]
+        changes: list[Change] = []
+        for record in records[self._seen :]:
+            had_problem = self.parser.problem is not None
+            changes += self.parser.feed(record.text, record.ms_since_start)
+            if self.parser.problem is not None and not had_problem:
+                self._problem_chunk = record.index
         self._seen = len(records)
-        return changes
-
-    def add(self, record: ChunkRecord) -> list[Change]:
-        """Feed one chunk's text; returns the changes it made to the object."""
-        self._seen = record.index + 1
-        had_problem = self.parser.problem is not None
-        changes = self.parser.feed(record.text, record.ms_since_start)
-        if self.parser.problem is not None and not had_problem:
-            self._problem_chunk = record.index
         self.changes += len(changes)
         return changes
 

@@ -97,8 +97,8 @@ class LLM:
         """
         answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
         messages, kwargs = self._json_request(request, answer, kwargs)
-        for _, record in accumulate(self.model.stream(messages, **kwargs), acc):
-            _echo_changes(answer.add(record), echo)
+        for _ in accumulate(self.model.stream(messages, **kwargs), acc):
+            _echo_changes(answer.update(acc.records), echo)
         return self._finish_json(answer, acc, echo)
 
     async def astream_json(
@@ -107,8 +107,8 @@ class LLM:
         """The async twin of `stream_json`: `obj, chunks = await LLM().astream_json(...)`."""
         answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
         messages, kwargs = self._json_request(request, answer, kwargs)
-        async for _, record in aaccumulate(self.model.astream(messages, **kwargs), acc):
-            _echo_changes(answer.add(record), echo)
+        async for _ in aaccumulate(self.model.astream(messages, **kwargs), acc):
+            _echo_changes(answer.update(acc.records), echo)
         return self._finish_json(answer, acc, echo)
 
     def _json_request(self, request: str, answer: JSONAnswer, kwargs: dict[str, Any]) -> tuple[list, dict]:

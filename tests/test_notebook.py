@@ -94,3 +94,11 @@ def test_astream_json_is_the_async_twin_and_a_cut_answer_keeps_the_last_object(s
     assert obj == {"a": [1, 2, 3], "b": "x"} and len(chunks) >= 3
     assert llm.json_note.startswith("✗ The JSON ended before it was complete")
     assert capsys.readouterr().out == ""
+
+
+def test_a_system_prompt_of_your_own_keeps_the_json_instruction(server):
+    server.scenario = Scenario(tokens=['{"ok": true}'])
+    llm = LLM(build_chat_model(server_settings(server)), system_prompt="Be terse.")
+    obj, _ = llm.stream_json("anything", echo=False)
+    system = server.requests[-1]["messages"][0]["content"]
+    assert obj == {"ok": True} and "JSON" in system and "Be terse." in system
