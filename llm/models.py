@@ -2,15 +2,20 @@
 
     >>> from llm.config import Settings
     >>> model = build_chat_model(Settings(provider="openai", openai_base_url="http://127.0.0.1:9/v1"))
-    >>> type(model).__name__
-    'ChatOpenAI'
+    >>> type(model).__name__  # ChatOpenAI that keeps a reasoning model's thinking (llm/thinking.py)
+    'ChatOpenAICompatible'
 """
 
 from __future__ import annotations
 
+import logging
+
 from langchain_core.language_models import BaseChatModel
 
 from .config import Settings
+from .errors import readable_error
+
+log = logging.getLogger(__name__)
 
 # ChatOpenAI refuses to start without a key; OpenAI-compatible local servers
 # (Ollama, vLLM, llama.cpp, LM Studio) ignore it, so a placeholder is enough.
@@ -25,6 +30,25 @@ def build_chat_model(settings: Settings) -> BaseChatModel:
     return _openai(settings)
 
 
+def available_models(settings: Settings, timeout: float = 5.0) -> list[str] | None:
+    """The server's models from `/v1/models`, the configured one first; None for the local model,
+    or when the server does not list them (many proxies do not)."""
+    if settings.provider == "local":
+        return None
+    import openai
+
+    client = openai.OpenAI(api_key=settings.openai_api_key or PLACEHOLDER_KEY, base_url=settings.openai_base_url,
+                           timeout=timeout, max_retries=0)
+    try:
+        listed = sorted(model.id for model in client.models.list())
+    except Exception as error:  # the chat still works: the page offers a text box instead
+        log.warning("could not list the server's models: %s", readable_error(error, settings.openai_api_key))
+        return None
+    finally:
+        client.close()
+    return [settings.openai_model, *(name for name in listed if name != settings.openai_model)]
+
+
 def max_concurrency(settings: Settings) -> int:
     """How many answers may stream at once: one llama.cpp context serves one at a time."""
     return 1 if settings.provider == "local" else max(1, settings.concurrency_limit)
@@ -32,9 +56,10 @@ def max_concurrency(settings: Settings) -> int:
 
 def _openai(settings: Settings) -> BaseChatModel:
     import openai
-    from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(
+    from .thinking import ChatOpenAICompatible
+
+    return ChatOpenAICompatible(
         model=settings.openai_model,
         api_key=settings.openai_api_key or PLACEHOLDER_KEY,
         base_url=settings.openai_base_url,

@@ -26,9 +26,14 @@ class ChunkRecord:
     response_metadata: dict[str, Any] = field(default_factory=dict)
     usage_metadata: dict[str, Any] | None = None
     chunk_position: str | None = None
+    thinking: str = ""  # the model's thinking this chunk carried (see llm/thinking.py)
+    answer: str | None = None  # the answer text it carried: `text` unless it held <think> tags
 
     @classmethod
-    def of(cls, chunk: AIMessageChunk, *, index: int, ms: float, delta_ms: float) -> ChunkRecord:
+    def of(
+        cls, chunk: AIMessageChunk, *, index: int, ms: float, delta_ms: float, thinking: str = "",
+        answer: str | None = None,
+    ) -> ChunkRecord:
         return cls(
             index=index,
             ms_since_start=ms,
@@ -38,7 +43,18 @@ class ChunkRecord:
             response_metadata=dict(chunk.response_metadata or {}),
             usage_metadata=dict(chunk.usage_metadata) if chunk.usage_metadata else None,
             chunk_position=getattr(chunk, "chunk_position", None),
+            thinking=thinking,
+            answer=answer,
         )
+
+    def __post_init__(self) -> None:
+        if self.answer is None:  # a chunk without <think> tags: all its text is answer
+            object.__setattr__(self, "answer", self.text)
+
+    @property
+    def kind(self) -> str:
+        """"thinking", "answer", both, or "" for a chunk with neither (role, finish, usage)."""
+        return " + ".join(k for k, text in (("thinking", self.thinking), ("answer", self.answer)) if text)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,29 +70,47 @@ class StreamStats:
     """
 
     chunks: int = 0
-    text_chunks: int = 0
-    first_token_ms: float | None = None
+    text_chunks: int = 0  # chunks that carried answer text
+    thinking_chunks: int = 0
+    first_thinking_ms: float | None = None
+    first_token_ms: float | None = None  # the first answer token
     last_ms: float = 0.0
     last_text_ms: float | None = None
     usage: dict[str, Any] | None = None
+    model_name: str | None = None  # the model that answered, as the server says
 
     def add(self, record: ChunkRecord) -> None:
         self.chunks += 1
         self.last_ms = record.ms_since_start
-        if record.text:
+        if record.thinking:
+            self.thinking_chunks += 1
+            if self.first_thinking_ms is None:
+                self.first_thinking_ms = record.ms_since_start
+        if record.answer:
             self.text_chunks += 1
             self.last_text_ms = record.ms_since_start
             if self.first_token_ms is None:
                 self.first_token_ms = record.ms_since_start
         if record.usage_metadata:
             self.usage = record.usage_metadata
+        self.model_name = record.response_metadata.get("model_name") or self.model_name
 
     @property
     def output_tokens(self) -> int:
-        """Tokens the server reported, else one per chunk that carried text."""
+        """Answer tokens: those the server reported (less its reasoning tokens), else one per chunk
+        that carried answer text."""
         if self.usage and self.usage.get("output_tokens"):
-            return int(self.usage["output_tokens"])
+            return int(self.usage["output_tokens"]) - self.reported_thinking_tokens
         return self.text_chunks
+
+    @property
+    def reported_thinking_tokens(self) -> int:
+        return int(((self.usage or {}).get("output_token_details") or {}).get("reasoning") or 0)
+
+    @property
+    def thinking_tokens(self) -> int:
+        """Thinking tokens the server reported, else one per chunk that carried thinking."""
+        return self.reported_thinking_tokens or self.thinking_chunks
 
     @property
     def tokens_per_second(self) -> float | None:

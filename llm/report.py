@@ -18,7 +18,7 @@ from typing import Any
 
 from .records import ChunkRecord, StreamStats
 
-TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position"]
+TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "carried"]
 TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before (ms)"
 
 
@@ -37,11 +37,12 @@ def table_row(record: ChunkRecord) -> list[Any]:
         record.index,
         round(record.ms_since_start, 1),
         round(record.ms_since_previous, 1),
-        visible_text(record.text),
+        visible_text(record.text or record.thinking),  # a reasoning field's chunk has no content
         record.id or "",
         _compact(record.response_metadata),
         _compact(record.usage_metadata),
         record.chunk_position or "",
+        record.kind,
     ]
 
 
@@ -83,6 +84,15 @@ class DebugReport:
             f"| {s.chunks} | {_ms(s.first_token_ms)} | {_ms(s.last_ms if s.chunks else None)} "
             f"| {_rate(s.tokens_per_second)} | {_usage(s.usage)} |",
         ]
+        if s.thinking_chunks:
+            lines += [
+                "",
+                "| first thinking token | first answer token | thinking tokens | answer tokens |",
+                "|---|---|---|---|",
+                f"| {_ms(s.first_thinking_ms)} | {_ms(s.first_token_ms)} | {s.thinking_tokens} | {s.output_tokens} |",
+            ]
+        if s.model_name:
+            lines += ["", f"Answered by `{s.model_name}`."]
         lines += [line for note in self.notes for line in ("", f"Context: {note}")]
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]

@@ -36,6 +36,8 @@ class Scenario:
     stall_seconds: float = 30.0
     echo: bool = False  # answer with the words of the last user message instead of `tokens`
     finish_reason: str = "stop"  # "length" says the answer hit max tokens
+    thinking: list[str] = field(default_factory=list)  # sent before the tokens, as a reasoning model does
+    thinking_field: str = "reasoning_content"  # or "reasoning" (vLLM, Ollama)
 
     def tokens_for(self, body: dict) -> list[str]:
         if not self.echo:
@@ -54,6 +56,8 @@ class Disconnect:
 class FakeOpenAIServer:
     def __init__(self, scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0):
         self.scenario = scenario or Scenario()
+        self.models = ["fake"]  # what GET /v1/models lists
+        self.models_status = 200
         self.requests: list[dict] = []
         self.disconnects: list[Disconnect] = []
         self.completed = 0
@@ -129,8 +133,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/").endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+            if self.path.rstrip("/").endswith("/models") and server.models_status == 200:
+                self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
+            elif self.path.rstrip("/").endswith("/models"):
+                self._json(server.models_status, {"error": {"message": "no model list here"}})
             else:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -165,6 +171,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0
+                for piece in scenario.thinking:
+                    if gap and not self._wait(gap):
+                        return
+                    self._event(_chunk(model, {"content": None, scenario.thinking_field: piece}))
                 for token in scenario.tokens_for(body):
                     if scenario.drop_after is not None and sent >= scenario.drop_after:
                         self.connection.shutdown(socket.SHUT_RDWR)

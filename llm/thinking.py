@@ -1,0 +1,89 @@
+"""A reasoning model's thinking, kept apart from its answer.
+
+Servers stream the thinking in one of two ways:
+
+- a field next to `content` in each delta: `reasoning_content` (DeepSeek, llama.cpp's server)
+  or `reasoning` (vLLM, Ollama's `/v1`). langchain-openai drops both, so `ChatOpenAICompatible`
+  keeps them in `additional_kwargs["reasoning_content"]`, where langchain-core's `content_blocks`
+  reads a reasoning block, and where adding chunks joins the text;
+- inline, as `<think>…</think>` at the start of the content. `ThinkTags` splits that as it streams.
+
+    >>> tags = ThinkTags()
+    >>> [tags.feed(piece) for piece in ["<thi", "nk>Let me see", "</th", "ink>\\n\\nFour."]]
+    [('', ''), ('Let me see', ''), ('', ''), ('', 'Four.')]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_openai import ChatOpenAI
+
+REASONING_KEY = "reasoning_content"
+_DELTA_FIELDS = ("reasoning_content", "reasoning")
+OPEN, CLOSE = "<think>", "</think>"
+
+
+class ChatOpenAICompatible(ChatOpenAI):
+    """ChatOpenAI that keeps the thinking OpenAI-compatible servers stream beside the content."""
+
+    def _convert_chunk_to_generation_chunk(self, chunk: dict, *args: Any, **kwargs: Any) -> Any:
+        generation = super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)
+        choices = chunk.get("choices") or []
+        delta = (choices[0].get("delta") or {}) if choices else {}
+        thinking = next((delta[f] for f in _DELTA_FIELDS if isinstance(delta.get(f), str) and delta[f]), None)
+        if generation is not None and thinking:
+            generation.message.additional_kwargs[REASONING_KEY] = thinking
+        return generation
+
+
+class ThinkTags:
+    """Splits streamed content into thinking (a `<think>` block at its start) and answer.
+
+    `feed` returns the (thinking, answer) parts of each piece. A piece that might be the start of
+    a tag waits for the next one, so neither part ever shows half a tag; `flush` gives back what
+    waited when the stream ends.
+    """
+
+    def __init__(self) -> None:
+        self.state = "start"  # start -> thinking -> answer, or start -> answer
+        self._held = ""
+        self._strip = False  # drop the blank lines between </think> and the answer
+
+    def feed(self, text: str) -> tuple[str, str]:
+        text, self._held = self._held + text, ""
+        thinking = ""
+        if self.state == "start":
+            stripped = text.lstrip()
+            if stripped.startswith(OPEN):
+                self.state, text = "thinking", stripped[len(OPEN):]
+            elif OPEN.startswith(stripped):  # empty, blank, or "<thi": wait and see
+                self._held = text
+                return "", ""
+            else:
+                self.state = "answer"
+        if self.state == "thinking":
+            end = text.find(CLOSE)
+            if end < 0:
+                keep = _tag_start_at_end(text, CLOSE)
+                self._held = text[len(text) - keep:]
+                return text[: len(text) - keep], ""
+            thinking, text = text[:end], text[end + len(CLOSE):]
+            self.state, self._strip = "answer", True
+        if self._strip:
+            text = text.lstrip()
+            self._strip = not text
+        return thinking, text
+
+    def flush(self) -> tuple[str, str]:
+        """What waited at the end of the stream: an unfinished tag is text after all."""
+        held, self._held = self._held, ""
+        return (held, "") if self.state == "thinking" else ("", held)
+
+
+def _tag_start_at_end(text: str, tag: str) -> int:
+    """Length of the longest end of `text` that is the start of `tag`."""
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-n:]):
+            return n
+    return 0
