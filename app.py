@@ -13,6 +13,7 @@ from typing import Any
 import gradio as gr
 
 from llm import Settings, build_chat_model, readable_error
+from llm.models import available_models
 from llm.config import ConfigError
 from ui.chat_tab import chat_tab
 from ui.debug_tab import DebugTab
@@ -67,7 +68,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False) as demo:
         gr.Markdown(header(settings, problem), elem_id="backend-info")
         debug = DebugTab()  # made first: the Chat and JSON tabs write to it
-        chat_tab(model, problem, secret, defaults, debug)
+        chat_tab(model, problem, secret, defaults, debug, available_models(settings) if model else None)
         json_tab(model, problem, secret, defaults, debug)
         debug.render()
     return demo

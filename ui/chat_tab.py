@@ -25,10 +25,18 @@ log = logging.getLogger("app")
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
 
 
-def chat_tab(model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab) -> gr.ChatInterface:
-    """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface."""
+def chat_tab(
+    model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab,
+    model_names: list[str] | None = None,
+) -> gr.ChatInterface:
+    """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface.
+    `model_names`: the server's models, the configured one first (None: a text box instead)."""
+    configured = getattr(model, "model_name", None) or ""
 
-    async def chat(message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float):
+    async def chat(
+        message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float,
+        model_name: str | None = None,
+    ):
         """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
         if model is None:
             yield note(problem or "No model is configured."), "No answer yet.", [], gr.skip()
@@ -47,22 +55,23 @@ def chat_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
         notes = [note(left_out)] if left_out else []
         report.notes = [left_out] if left_out else []
         debug_updates = DebugUpdates(report)
-        stream = model.bind(temperature=float(temperature), max_tokens=int(max_tokens)).astream(fitted.messages)
+        chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
+        bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens), **chosen)
+        stream = bound.astream(fitted.messages)
         try:
             # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
             async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
                 async for _ in updates:
                     report.update(acc.records)
-                    yield shown(acc.text, notes), *debug_updates.streaming()
+                    yield shown(acc, notes), *debug_updates.streaming()
         except Exception as error:
             text = readable_error(error, secret)
             log.warning("stream failed: %s", text)
             report.update(acc.records)
-            answer = [{"role": "assistant", "content": acc.text}] if acc.text else []
-            yield [*notes, *answer, note(text)], *debug_updates.final(f"✗ {text}")
+            yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {text}")
             return
         report.update(acc.records)
-        yield shown(acc.text, notes), *debug_updates.final(COMPLETE, acc.text)
+        yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
 
     with gr.Tab("Chat"):
         chat_ui = gr.ChatInterface(
@@ -72,6 +81,7 @@ def chat_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
                 gr.Textbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
                 gr.Slider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature", render=False),
                 gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens", render=False),
+                model_picker(configured, model_names),
             ],
             additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
             additional_outputs=debug.outputs,
@@ -103,6 +113,30 @@ def note(text: str) -> dict:
     return {"role": "assistant", "content": text, "metadata": {"title": "⚠ Note"}}
 
 
-def shown(answer: str, notes: list[dict]) -> str | list[dict]:
-    """The answer as the chat shows it: plain text, or after notes such as "turns left out"."""
-    return [*notes, {"role": "assistant", "content": answer}] if notes else answer
+def shown(acc: Accumulator, notes: list[dict], done: bool = False) -> str | list[dict]:
+    """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
+    collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model."""
+    if not notes and not acc.thinking:
+        return acc.answer
+    messages = list(notes)
+    if acc.thinking:
+        status = "done" if acc.answer or done else "pending"
+        messages.append({"role": "assistant", "content": acc.thinking, "metadata": {"title": "Thinking", "status": status}})
+    if acc.answer or done or not acc.thinking:
+        messages.append({"role": "assistant", "content": acc.answer})
+    return messages
+
+
+def as_messages(shown_value: str | list[dict]) -> list[dict]:
+    """`shown`'s value as a list of messages, leaving out an empty answer."""
+    messages = shown_value if isinstance(shown_value, list) else [{"role": "assistant", "content": shown_value}]
+    return [m for m in messages if m["content"] or m.get("metadata")]
+
+
+def model_picker(configured: str, model_names: list[str] | None) -> gr.components.Component:
+    """A dropdown of the server's models (another name may be typed), or a text box when there is no list."""
+    if model_names:
+        return gr.Dropdown(model_names, value=model_names[0], allow_custom_value=True, label="Model",
+                           elem_id="model-picker", render=False)
+    return gr.Textbox(configured, label="Model", elem_id="model-picker", render=False,
+                      info="The server did not list its models; type a model name.")
