@@ -38,6 +38,13 @@ def header(settings: Settings | None, problem: str | None) -> str:
     return "\n\n".join(lines)
 
 
+# Which model answered last, read by the browser from the Debug summary: no round trip per update.
+ANSWERED_BY_JS = r"""(summary, shown) => {
+  const match = /Answered by `([^`]+)`/.exec(summary || "");
+  return match ? "**Last answer from:** `" + match[1] + "`" : shown;
+}"""
+
+
 def load_backend(settings: Settings | None) -> tuple[Any, str | None]:
     """The chat model, or None and a sentence saying how to configure one."""
     if settings is None:
@@ -67,10 +74,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False) as demo:
         gr.Markdown(header(settings, problem), elem_id="backend-info")
+        answered_by = gr.Markdown("", elem_id="answered-by")
         debug = DebugTab()  # made first: the Chat and JSON tabs write to it
         chat_tab(model, problem, secret, defaults, debug, available_models(settings) if model else None)
         json_tab(model, problem, secret, defaults, debug)
         debug.render()
+        debug.summary.change(None, [debug.summary, answered_by], answered_by, js=ANSWERED_BY_JS, queue=False,
+                             api_visibility="undocumented")
     return demo
 
 

@@ -263,8 +263,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--thinking", type=int, default=0, help="reasoning deltas before the answer")
+    parser.add_argument("--thinking-field", default="reasoning_content", choices=["reasoning_content", "reasoning"])
     args = parser.parse_args()
-    scenario = Scenario(tokens=numbered_tokens(args.tokens), rate=args.rate)
+    thinking = [f"thought {i}. " for i in range(args.thinking)]
+    scenario = Scenario(tokens=numbered_tokens(args.tokens), rate=args.rate, thinking=thinking,
+                        thinking_field=args.thinking_field)
     server = FakeOpenAIServer(scenario, port=args.port)
     print(f"serving {args.tokens} tokens at {args.rate}/s on {server.base_url}", flush=True)
     server._httpd.serve_forever()
