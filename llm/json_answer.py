@@ -111,7 +111,7 @@ class JSONAnswer:
         changes: list[Change] = []
         for record in records[self._seen :]:
             had_problem = self.parser.problem is not None
-            changes += self.parser.feed(record.text, record.ms_since_start)
+            changes += self.parser.feed(record.answer, record.ms_since_start)  # not a model's thinking
             if self.parser.problem is not None and not had_problem:
                 self._problem_chunk = record.index
         self._seen = len(records)

@@ -107,3 +107,11 @@ def test_cancelling_closes_the_upstream_request(app_url, server):
     server.scenario = Scenario(tokens=pieces_of('{"a": "' + "x" * 3000 + '"}', 3), rate=50)
     job = Client(app_url, verbose=False).submit("long", "", 0.2, 500, api_name="/json")
     cancel_once_streaming(job, server, updates=5)
+
+
+def test_a_reasoning_models_thinking_stays_out_of_the_json(app_url, server):
+    document = '{"answer": 4}'
+    server.scenario = Scenario(thinking=["Two ", "plus two."], tokens=["<think>hm</think>", *pieces_of(document, 3)])
+    value, raw, _, note = run_json(app_url, "2+2 as JSON")[-1][:4]
+    assert value == {"answer": 4} and note.startswith("✓ Complete")
+    assert raw == "<think>hm</think>" + document  # the raw text is what the model sent

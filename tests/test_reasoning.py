@@ -125,3 +125,10 @@ def test_when_listing_fails_the_picker_is_a_text_box(server):
     finally:
         demo.close()
         server.models_status = 200
+
+
+def test_the_bundled_model_has_no_list_so_the_picker_is_a_text_box():
+    from llm import Settings
+    from llm.models import available_models
+
+    assert available_models(Settings(provider="local")) is None
