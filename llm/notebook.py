@@ -28,12 +28,14 @@ local model).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 
 from .accumulator import Accumulator, aaccumulate, accumulate
+from .chunk_log import dumps_chunk_log
 from .config import Settings
 from .context import fit_for_model
 from .json_answer import JSONAnswer, json_messages, json_response_format, parse_schema
@@ -58,6 +60,7 @@ class LLM:
         self.model = model
         self.system_prompt = system_prompt
         self.records: list[ChunkRecord] = []
+        self.chunks: list[AIMessageChunk] = []  # the last answer's chunks, for `save_chunks`
         self.context_note: str | None = None  # set when the last prompt lost turns to fit the window
         self.json_note: str | None = None  # how the last `stream_json` ended
 
@@ -111,6 +114,12 @@ class LLM:
             _echo_changes(answer.update(acc.records), echo)
         return self._finish_json(answer, acc, echo)
 
+    def save_chunks(self, path: str | Path) -> Path:
+        """Write the last answer's chunks and timings as a chunk log (JSON Lines) the app can replay."""
+        path = Path(path)
+        path.write_text(dumps_chunk_log(self.records, self.chunks), encoding="utf-8")
+        return path
+
     def _json_request(self, request: str, answer: JSONAnswer, kwargs: dict[str, Any]) -> tuple[list, dict]:
         messages = json_messages(request, answer.schema, self.system_prompt)
         kwargs = {"response_format": json_response_format(self.model, answer.schema), **kwargs}
@@ -120,7 +129,7 @@ class LLM:
         self.json_note = answer.finish(acc)
         if echo:
             print(self.json_note, flush=True)
-        self.records = acc.records
+        self.records, self.chunks = acc.records, acc.chunks
         return answer.value, acc.chunks
 
     def _fit(self, prompt: Prompt, system_prompt: str | None, kwargs: dict[str, Any]) -> list:
@@ -134,7 +143,7 @@ class LLM:
     def _finish(self, acc: Accumulator, echo: bool) -> tuple[str, list[AIMessageChunk]]:
         if echo:
             print(flush=True)
-        self.records = acc.records
+        self.records, self.chunks = acc.records, acc.chunks
         return acc.text, acc.chunks
 
 

@@ -1,0 +1,114 @@
+"""A stream kept for later: the chunk log, loaded back safely, replayed, and summed by hand.
+
+The log is JSON Lines, one chunk per line with its timing, the chunk as
+LangChain serialises it (`dumpd`), so it loads back into an `AIMessageChunk`.
+
+    >>> from langchain_core.messages import AIMessageChunk
+    >>> from llm.accumulator import Accumulator
+    >>> acc = Accumulator()
+    >>> for text in ["Elon", " Musk", " is"]:
+    ...     _ = acc.add(AIMessageChunk(content=text, id="run-1"))
+    >>> logged = loads_chunk_log(dumps_chunk_log(acc.records, acc.chunks))
+    >>> [entry.chunk.content for entry in logged]
+    ['Elon', ' Musk', ' is']
+    >>> total, line = chunk_sum(acc.chunks, 0, 2)
+    >>> total.content, line
+    ('Elon Musk', 'r[0] + r[1]')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import operator
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from langchain_core.load import dumpd
+from langchain_core.messages import AIMessageChunk
+from pydantic import ValidationError
+
+from .errors import ReadableError
+from .records import ChunkRecord
+
+MAX_LOG_BYTES = 20 * 1024 * 1024  # a replay holds the whole file in memory
+_CHUNK_ID = ["langchain", "schema", "messages", "AIMessageChunk"]
+
+
+class ChunkLogError(ReadableError):
+    """A file that is not a chunk log this app wrote, said in one sentence."""
+
+
+@dataclass(frozen=True)
+class LoggedChunk:
+    ms_since_start: float
+    chunk: AIMessageChunk
+
+
+def dumps_chunk_log(records: Sequence[ChunkRecord], chunks: Sequence[AIMessageChunk]) -> str:
+    """The chunks of one answer as JSON Lines: index, timings, and the serialised chunk."""
+    lines = (
+        json.dumps({"index": r.index, "ms_since_start": round(r.ms_since_start, 3),
+                    "ms_since_previous": round(r.ms_since_previous, 3), "chunk": dumpd(c)}, ensure_ascii=False)
+        for r, c in zip(records, chunks, strict=True)
+    )
+    return "\n".join(lines) + "\n"
+
+
+def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
+    """The chunks of a log, or `ChunkLogError`. Only `AIMessageChunk` fields are read, validated by
+    the message's own model: nothing in the file is imported, called or evaluated."""
+    if len(text) > MAX_LOG_BYTES:
+        raise ChunkLogError(f"The file is {len(text) / 1e6:.1f} MB; a chunk log may be at most {MAX_LOG_BYTES / 1e6:.0f} MB.")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ChunkLogError("The file is not UTF-8 text, so it is not a chunk log.") from error
+    logged: list[LoggedChunk] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            logged.append(_entry(line, number, logged[-1].ms_since_start if logged else 0.0))
+    if not logged:
+        raise ChunkLogError("The file holds no chunks.")
+    return logged
+
+
+def _entry(line: str, number: int, previous_ms: float) -> LoggedChunk:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ChunkLogError(f"Line {number} is not JSON ({error.msg}).") from error
+    chunk = item.get("chunk") if isinstance(item, dict) else None
+    if not isinstance(chunk, dict) or chunk.get("id") != _CHUNK_ID or not isinstance(chunk.get("kwargs"), dict):
+        raise ChunkLogError(f"Line {number} is not a chunk this app wrote (an AIMessageChunk as LangChain serialises it).")
+    ms = item.get("ms_since_start")
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not previous_ms <= ms < 86_400_000:
+        raise ChunkLogError(f"Line {number} has no usable time (ms_since_start must grow from 0, in milliseconds).")
+    try:
+        return LoggedChunk(float(ms), AIMessageChunk.model_validate(chunk["kwargs"]))
+    except ValidationError as error:
+        raise ChunkLogError(f"Line {number} is not a valid chunk: {error.errors()[0]['msg']}.") from error
+
+
+async def areplay(logged: Sequence[LoggedChunk], speed: float | None = 1.0) -> AsyncIterator[AIMessageChunk]:
+    """Yield the chunks at their recorded pace, `speed` times faster; None (or 0) for all at once."""
+    started = time.monotonic()
+    for entry in logged:
+        if speed:
+            await asyncio.sleep(max(0.0, started + entry.ms_since_start / 1000 / speed - time.monotonic()))
+        yield entry.chunk
+
+
+def chunk_sum(chunks: Sequence[AIMessageChunk], start: int, end: int) -> tuple[AIMessageChunk, str]:
+    """`chunks[start] + ... + chunks[end - 1]` with `+`, and the line of Python that computes it."""
+    if not 0 <= start < end <= len(chunks):
+        raise ValueError(f"choose a range inside 0..{len(chunks)}, not {start}..{end}")
+    total = functools.reduce(operator.add, chunks[start:end])
+    if end - start <= 4:
+        line = " + ".join(f"r[{i}]" for i in range(start, end))
+    else:
+        line = f"functools.reduce(operator.add, r[{start}:{end}])  # r[{start}] + r[{start + 1}] + … + r[{end - 1}]"
+    return total, line
