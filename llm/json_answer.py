@@ -97,8 +97,6 @@ class JSONAnswer:
     def __init__(self, schema: dict | None = None) -> None:
         self.schema = schema
         self.parser = PartialJSON()
-        self.changes = 0
-        self.note: str | None = None  # set by `finish` or `fail`
         self._problem_chunk: int | None = None
         self._seen = 0  # records taken in so far
 
@@ -115,7 +113,6 @@ class JSONAnswer:
             if self.parser.problem is not None and not had_problem:
                 self._problem_chunk = record.index
         self._seen = len(records)
-        self.changes += len(changes)
         return changes
 
     def finish(self, acc: Accumulator) -> str:
@@ -124,17 +121,17 @@ class JSONAnswer:
         try:
             self.parser.close(acc.records[-1].ms_since_start if acc.records else None)
         except JSONProblem as problem:
-            return self._set(self._explain(problem, acc))
+            return self._explain(problem, acc)
         note = f"✓ Complete: valid JSON, {len(self.parser.fields)} values."
         if self.schema:
             mismatch = schema_problem(self.value, self.schema)
             note += f" ✗ It does not match the schema: {mismatch}." if mismatch else " It matches the schema ✓."
-        return self._set(note)
+        return note
 
     def fail(self, reason: str, acc: Accumulator) -> str:
         """The stream broke off (an error): keep what arrived and say why."""
         self.update(acc.records)
-        return self._set(f"✗ {reason} The object shows what had arrived; the raw text is below it.")
+        return f"✗ {reason} The object shows what had arrived; the raw text is below it."
 
     def rows(self) -> list[list[Any]]:
         """The field table: one row per value, containers included, in the order they appeared."""
@@ -152,10 +149,6 @@ class JSONAnswer:
         if finish == "length":
             return "✗ The answer reached Max tokens before the JSON was complete: raise Max tokens and ask again."
         return f"✗ {problem} The object shows what had arrived."
-
-    def _set(self, note: str) -> str:
-        self.note = note
-        return note
 
 
 def _shown(value: Any) -> str:

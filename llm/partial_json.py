@@ -56,9 +56,6 @@ class Change:
     path: str
     value: Any
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "path": self.path, "value": self.value}
-
 
 @dataclass
 class _Frame:
@@ -164,12 +161,7 @@ class PartialJSON:
 
     def _place(self, value: Any, ms: float | None, changes: list[Change], *, complete: bool) -> str:
         container, slot, path = self._next_slot()
-        if container is None:
-            self._root = value
-        elif isinstance(container, dict):
-            container[slot] = value
-        else:
-            container.append(value)
+        self._put(container, slot, value)
         self._fields[path] = Field(path, value, complete, ms, ms if complete else None)
         changes.append(Change("add", path, _leaf(value)))
         if complete:
@@ -250,14 +242,16 @@ class PartialJSON:
 
     def _open_store(self, open_: _OpenString, text: str) -> None:
         open_.field.value = text
-        if open_.container is None:
-            self._root = text
-        elif isinstance(open_.container, dict):
-            open_.container[open_.slot] = text
-        elif open_.slot == len(open_.container):
-            open_.container.append(text)
+        self._put(open_.container, open_.slot, text)
+
+    def _put(self, container: dict | list | None, slot: str | int | None, value: Any) -> None:
+        """Set the value at a slot from `_next_slot`: the root, a key, or an array's next (or last) item."""
+        if container is None:
+            self._root = value
+        elif isinstance(container, list) and slot == len(container):
+            container.append(value)
         else:
-            open_.container[open_.slot] = text
+            container[slot] = value
 
 
 class _Collect:
