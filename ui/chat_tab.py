@@ -97,10 +97,10 @@ def chat_tab(
     return chat_ui
 
 
-def check_input(message: str, temperature: float, max_tokens: float) -> str | None:
+def check_input(message: str, temperature: float, max_tokens: float, what: str = "message") -> str | None:
     """What is wrong with a request from the page or the API, in words; None if nothing."""
     if not (message or "").strip():
-        return "Type a message first."
+        return f"Type a {what} first."
     if not 0 <= float(temperature) <= 2:
         return f"Temperature must be between 0 and 2, not {temperature}."
     if int(max_tokens) < 1:

@@ -88,9 +88,10 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
         if model is None:
             yield *nothing, f"⚠ {problem or 'No model is configured.'}", gr.skip(), gr.skip(), gr.skip()
             return
+        if problem_with_input := check_input(request, temperature, max_tokens, what="request"):
+            yield *nothing, f"⚠ {problem_with_input}", gr.skip(), gr.skip(), gr.skip()
+            return
         try:
-            if problem_with_input := check_input(request, temperature, max_tokens):
-                raise SchemaError(problem_with_input.replace("a message", "a request"))
             answer = JSONAnswer(parse_schema(schema))
         except SchemaError as error:
             yield *nothing, f"⚠ {error}", gr.skip(), gr.skip(), gr.skip()
