@@ -72,13 +72,15 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     secret = settings.openai_api_key if settings else None
     defaults = settings or Settings()  # what the controls start at, even when the settings are broken
 
-    with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False) as demo:
+    # delete_cache: exported chunk logs and uploaded ones are removed after a day.
+    with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False,
+                   delete_cache=(86400, 86400)) as demo:
         gr.Markdown(header(settings, problem), elem_id="backend-info")
         answered_by = gr.Markdown("", elem_id="answered-by")
         debug = DebugTab()  # made first: the Chat and JSON tabs write to it
-        chat_tab(model, problem, secret, defaults, debug, available_models(settings) if model else None)
+        chat = chat_tab(model, problem, secret, defaults, debug, available_models(settings) if model else None)
         json_tab(model, problem, secret, defaults, debug)
-        debug.render()
+        debug.render(chat)
         debug.summary.change(None, [debug.summary, answered_by], answered_by, js=ANSWERED_BY_JS, queue=False,
                              api_visibility="undocumented")
     return demo

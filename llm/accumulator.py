@@ -38,6 +38,7 @@ class Accumulator:
         self.records: list[ChunkRecord] = []
         self.thinking = ""
         self.answer = ""
+        self.finished = False  # set by `finish`: the stream ended (not stopped, not failed)
         self._tags = ThinkTags()
 
     def add(self, chunk: AIMessageChunk) -> Step:
@@ -69,6 +70,7 @@ class Accumulator:
         thinking, answer = self._tags.flush()
         self.thinking += thinking
         self.answer += answer
+        self.finished = True
 
 
 def accumulate(

@@ -1,4 +1,4 @@
-"""A stream kept for later: the chunk log, loaded back safely, replayed, and summed by hand.
+"""A stream kept for later: the chunk log, loaded back safely and replayed.
 
 The log is JSON Lines, one chunk per line with its timing, the chunk as
 LangChain serialises it (`dumpd`), so it loads back into an `AIMessageChunk`.
@@ -11,20 +11,16 @@ LangChain serialises it (`dumpd`), so it loads back into an `AIMessageChunk`.
     >>> logged = loads_chunk_log(dumps_chunk_log(acc.records, acc.chunks))
     >>> [entry.chunk.content for entry in logged]
     ['Elon', ' Musk', ' is']
-    >>> total, line = chunk_sum(acc.chunks, 0, 2)
-    >>> total.content, line
-    ('Elon Musk', 'r[0] + r[1]')
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import operator
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.load import dumpd
 from langchain_core.messages import AIMessageChunk
@@ -76,6 +72,17 @@ def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
     return logged
 
 
+def read_chunk_log(path: str | Path) -> list[LoggedChunk]:
+    """`loads_chunk_log` for a file, refusing an oversized one before reading it."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_LOG_BYTES:
+            raise ChunkLogError(f"The file is {size / 1e6:.1f} MB; a chunk log may be at most {MAX_LOG_BYTES / 1e6:.0f} MB.")
+        return loads_chunk_log(Path(path).read_bytes())
+    except OSError as error:
+        raise ChunkLogError("The file could not be read; choose it again.") from error
+
+
 def _entry(line: str, number: int, previous_ms: float) -> LoggedChunk:
     try:
         item = json.loads(line)
@@ -100,15 +107,3 @@ async def areplay(logged: Sequence[LoggedChunk], speed: float | None = 1.0) -> A
         if speed:
             await asyncio.sleep(max(0.0, started + entry.ms_since_start / 1000 / speed - time.monotonic()))
         yield entry.chunk
-
-
-def chunk_sum(chunks: Sequence[AIMessageChunk], start: int, end: int) -> tuple[AIMessageChunk, str]:
-    """`chunks[start] + ... + chunks[end - 1]` with `+`, and the line of Python that computes it."""
-    if not 0 <= start < end <= len(chunks):
-        raise ValueError(f"choose a range inside 0..{len(chunks)}, not {start}..{end}")
-    total = functools.reduce(operator.add, chunks[start:end])
-    if end - start <= 4:
-        line = " + ".join(f"r[{i}]" for i in range(start, end))
-    else:
-        line = f"functools.reduce(operator.add, r[{start}:{end}])  # r[{start}] + r[{start + 1}] + … + r[{end - 1}]"
-    return total, line

@@ -6,6 +6,8 @@
     ...            {"role": "assistant", "content": "hello"}]
     >>> [(m.type, m.content) for m in to_messages(history + [{"role": "user", "content": "again"}])]
     [('human', 'hi'), ('ai', 'hello'), ('human', 'again')]
+    >>> transcript(history + [{"role": "assistant", "content": "401", "metadata": {"title": "⚠ Note"}}])[1:]
+    [{'role': 'assistant', 'content': 'hello'}, {'role': 'assistant', 'content': '401', 'note': '⚠ Note'}]
 """
 
 from __future__ import annotations
@@ -32,6 +34,18 @@ def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMe
     if system_prompt and not any(isinstance(m, SystemMessage) for m in messages):
         messages.insert(0, SystemMessage(content=system_prompt))
     return messages
+
+
+def transcript(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """A chat as the page showed it, as plain JSON data: role and text of each message, and the
+    title of the page's own notes (which the model never saw)."""
+    items = []
+    for message in history:
+        item = _plain(message)
+        if title := (message.get("metadata") or {}).get("title"):
+            item["note"] = str(title)
+        items.append(item)
+    return items
 
 
 def _is_page_note(message: Any) -> bool:

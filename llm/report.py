@@ -93,7 +93,7 @@ class DebugReport:
             ]
         if s.model_name:
             lines += ["", f"Answered by `{s.model_name}`."]
-        lines += [line for note in self.notes for line in ("", f"Context: {note}")]
+        lines += [line for note in self.notes for line in ("", note)]
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]
         return "\n".join(lines)

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from llm import LLM, Accumulator, aaccumulate
-from llm.chunk_log import MAX_LOG_BYTES, ChunkLogError, areplay, chunk_sum, dumps_chunk_log, loads_chunk_log
+from llm.chunk_log import MAX_LOG_BYTES, ChunkLogError, areplay, dumps_chunk_log, loads_chunk_log, read_chunk_log
+from llm.chunk_sum import chunk_sum, explore
 from llm.models import build_chat_model
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens
@@ -88,3 +89,34 @@ def test_times_that_go_backwards_are_refused(recorded):
     lines = dumps_chunk_log(llm.records, llm.chunks).splitlines()
     with pytest.raises(ChunkLogError, match="Line 2 has no usable time"):
         loads_chunk_log("\n".join([lines[1], lines[0]]))
+
+
+def test_the_explorer_view_is_the_running_sum_and_the_whole_range_the_final_message(recorded):
+    llm, _ = recorded
+    acc = Accumulator()
+    prefix_sums = [acc.add(chunk)[0] for chunk in llm.chunks]
+    last = len(llm.chunks) - 1
+    for end in (0, 2, last // 2):
+        view = explore(llm.chunks, 0, end, acc.total)
+        assert view.printed == str(prefix_sums[end]) and view.text == prefix_sums[end].text
+        assert f"after chunk {end} of" in view.meaning
+    whole = explore(llm.chunks, last, 0, acc.total)  # either order, clamped
+    assert (whole.first, whole.last) == (0, last) and whole.printed == str(acc.total)
+    assert "✓ equal to the message the stream accumulated" in whole.meaning
+    assert whole.code.startswith("import functools, operator\nresult = functools.reduce(operator.add, r[0:")
+    namespace = {"r": llm.chunks}
+    exec(whole.code.replace("print(result)", ""), namespace)  # the line shown is the line that computes it
+    assert namespace["result"] == acc.total
+    clamped = explore(llm.chunks, 2, 10_000)
+    assert (clamped.first, clamped.last) == (2, last) and "a slice" in clamped.meaning
+    assert explore(llm.chunks, 0, last, final=prefix_sums[0]).meaning.endswith("✗ different from the message the stream accumulated.")
+
+
+def test_reading_a_file_refuses_an_oversized_one_before_reading_it(tmp_path):
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as f:
+        f.truncate(MAX_LOG_BYTES + 1)  # sparse: nothing is written, the size is what counts
+    with pytest.raises(ChunkLogError, match="at most 21 MB"):
+        read_chunk_log(big)
+    with pytest.raises(ChunkLogError, match="could not be read"):
+        read_chunk_log(tmp_path / "missing.jsonl")

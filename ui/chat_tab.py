@@ -1,6 +1,6 @@
 """The Chat tab: the answer grows token by token; its chunks go to the Debug tab.
 
-`/chat` takes (message, system prompt, temperature, max tokens) and yields
+`/chat` takes (message, system prompt, temperature, max tokens, model) and yields
 (answer so far, Debug summary, chunk table, timeline).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -18,7 +18,10 @@ from llm.context import fit_for_model
 from llm.pacing import paced
 from llm.report import DebugReport
 
-from .debug_tab import COMPLETE, DebugTab, DebugUpdates, mark_stopped
+from .debug_updates import COMPLETE, DebugUpdates, mark_stopped
+
+if TYPE_CHECKING:
+    from .debug_tab import DebugTab
 
 log = logging.getLogger("app")
 
@@ -39,22 +42,22 @@ def chat_tab(
     ):
         """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
         if model is None:
-            yield note(problem or "No model is configured."), "No answer yet.", [], gr.skip()
+            yield note(problem or "No model is configured."), *debug.unchanged()
             return
         if problem_with_input := check_input(message, temperature, max_tokens):
-            yield note(problem_with_input), gr.skip(), gr.skip(), gr.skip()
+            yield note(problem_with_input), *debug.unchanged()
             return
         acc, report = Accumulator(), DebugReport()
         messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
         try:  # the local model's window is small: leave out the oldest turns rather than fail
             fitted = await asyncio.to_thread(fit_for_model, model, messages, int(max_tokens))
         except Exception as error:
-            yield note(readable_error(error, secret)), gr.skip(), gr.skip(), gr.skip()
+            yield note(readable_error(error, secret)), *debug.unchanged()
             return
         left_out = fitted.note()
         notes = [note(left_out)] if left_out else []
-        report.notes = [left_out] if left_out else []
-        debug_updates = DebugUpdates(report)
+        report.notes = [f"Context: {left_out}"] if left_out else []
+        debug_updates = DebugUpdates(report, acc)
         chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
         bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens), **chosen)
         stream = bound.astream(fitted.messages)

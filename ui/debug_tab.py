@@ -1,4 +1,5 @@
-"""The Debug tab: every chunk of the latest answer (chat or JSON), with timings.
+"""The Debug tab: every chunk of the latest answer (chat, JSON or replay), with timings,
+the chunk-sum explorer, and export and replay of the chunk log.
 
 The components are made first and placed later, so the Chat and JSON tabs can
 name them as outputs before the Debug tab is laid out.
@@ -10,14 +11,15 @@ from typing import Any
 
 import gradio as gr
 
-from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
+from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y
 
-TIMELINE_EVERY_MS = 500  # the picture is redrawn less often than the text: it is O(chunks)
-STREAMING, COMPLETE, STOPPED = "● Streaming…", "✓ Complete", "■ Stopped by you"
+from .chunk_explorer import ChunkExplorer
+from .chunk_files import chunk_files
 
 
 class DebugTab:
-    """The summary, timeline and chunk table; `render()` places them in a tab."""
+    """The summary, timeline and chunk table, and the latest answer's `Accumulator` (per session);
+    `render(chat)` places them in a tab with the explorer, export and replay."""
 
     def __init__(self) -> None:
         self.summary = gr.Markdown("No answer yet.", render=False, elem_id="debug-summary")
@@ -28,37 +30,26 @@ class DebugTab:
             x=TIMELINE_X, y=TIMELINE_Y, title="When each chunk arrived", render=False, elem_id="debug-timeline",
             tooltip=[TIMELINE_X, TIMELINE_Y, TIMELINE_GAP], height=260,
         )
+        # Held by reference: the answer function keeps adding to the same Accumulator, so the explorer
+        # and export see every chunk that came, even after Stop.
+        self.latest = gr.State(None)
 
     @property
     def outputs(self) -> list[gr.components.Component]:
-        return [self.summary, self.table, self.timeline]
+        return [self.summary, self.table, self.timeline, self.latest]
 
-    def render(self) -> None:
-        with gr.Tab("Debug"):
+    @staticmethod
+    def unchanged() -> tuple[Any, ...]:
+        """What an answer function yields for the Debug outputs when there is no answer to show."""
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+    def render(self, chat: gr.ChatInterface) -> None:
+        with gr.Tab("Debug") as tab:
             gr.Markdown("The latest answer, chunk by chunk. Text is shown as a JSON string so spaces and newlines are visible.")
             self.summary.render()
             self.timeline.render()
             self.table.render()
-
-
-class DebugUpdates:
-    """The Debug outputs for one answer as it streams: (summary, rows, timeline or skip)."""
-
-    def __init__(self, report: DebugReport) -> None:
-        self.report = report
-        self._drawn_at = 0.0
-
-    def streaming(self) -> tuple[str, list[list[Any]], Any]:
-        ms = self.report.stats.last_ms
-        plot = gr.skip()
-        if ms - self._drawn_at >= TIMELINE_EVERY_MS:
-            plot, self._drawn_at = self.report.timeline(), ms
-        return self.report.summary(STREAMING), self.report.rows, plot
-
-    def final(self, status: str, final_text: str | None = None) -> tuple[str, list[list[Any]], Any]:
-        return self.report.summary(status, final_text), self.report.rows, self.report.timeline()
-
-
-def mark_stopped(summary: str) -> str:
-    """What Stop does to the summary: the answer was cut short on purpose."""
-    return summary.replace(STREAMING, STOPPED, 1)
+            explorer = ChunkExplorer(self.latest)
+            replay_ends = chunk_files(self, chat)
+        for event in [tab.select, *(ended.then for ended in replay_ends)]:
+            event(**explorer.show_whole_answer())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -20,7 +20,10 @@ from llm.pacing import paced
 from llm.report import DebugReport
 
 from .chat_tab import FRAME_SECONDS, check_input
-from .debug_tab import COMPLETE, STREAMING, DebugTab, DebugUpdates, mark_stopped
+from .debug_updates import COMPLETE, STREAMING, DebugUpdates, mark_stopped
+
+if TYPE_CHECKING:
+    from .debug_tab import DebugTab
 
 log = logging.getLogger("app")
 
@@ -86,18 +89,18 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
         """Stream a JSON answer; yields (object, raw text, fields, note, Debug summary, chunk table, timeline)."""
         nothing = (None, "", [])
         if model is None:
-            yield *nothing, f"⚠ {problem or 'No model is configured.'}", gr.skip(), gr.skip(), gr.skip()
+            yield *nothing, f"⚠ {problem or 'No model is configured.'}", *debug.unchanged()
             return
         if problem_with_input := check_input(request, temperature, max_tokens, what="request"):
-            yield *nothing, f"⚠ {problem_with_input}", gr.skip(), gr.skip(), gr.skip()
+            yield *nothing, f"⚠ {problem_with_input}", *debug.unchanged()
             return
         try:
             answer = JSONAnswer(parse_schema(schema))
         except SchemaError as error:
-            yield *nothing, f"⚠ {error}", gr.skip(), gr.skip(), gr.skip()
+            yield *nothing, f"⚠ {error}", *debug.unchanged()
             return
         acc, report = Accumulator(), DebugReport()
-        debug_updates = DebugUpdates(report)
+        debug_updates = DebugUpdates(report, acc)
         bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens),
                            response_format=json_response_format(model, answer.schema))
         stream = bound.astream(json_messages(request, answer.schema))

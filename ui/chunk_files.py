@@ -1,0 +1,125 @@
+"""Export the latest answer's chunk log and the conversation; replay a chunk log into Chat and Debug.
+
+A replay goes through the same loop as a live answer (`aaccumulate` + `paced`),
+the same `DebugReport` and the same `shown`, with recorded chunks instead of a model.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+from gradio.processing_utils import save_bytes_to_cache
+
+from llm import Accumulator, aaccumulate
+from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log
+from llm.messages import transcript
+from llm.pacing import paced
+from llm.report import DebugReport
+
+from .chat_tab import FRAME_SECONDS, as_messages, shown
+from .debug_updates import COMPLETE, STREAMING, DebugUpdates, mark_stopped
+
+if TYPE_CHECKING:
+    from .debug_tab import DebugTab
+
+SPEEDS: dict[str, float | None] = {"1x": 1.0, "2x": 2.0, "10x": 10.0, "at once": None}
+REPLAYS_AT_ONCE = 16  # a replay mostly waits (at its recorded pace); it never touches the model
+REPLAY_STOPPED = "■ Replay stopped by you; the chat keeps what had arrived."
+
+
+def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
+    """Lay out export and replay (inside the Debug tab); returns the events that end a replay."""
+    with gr.Accordion("Export and replay", open=True):
+        with gr.Row():
+            export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
+            files = gr.File(label="Chunk log (.jsonl) and conversation (.json)", file_count="multiple",
+                            interactive=False, elem_id="export-files")
+        with gr.Row():
+            upload = gr.File(label="A chunk log to replay (.jsonl)", file_types=[".jsonl", ".json", ".txt"],
+                             type="filepath", elem_id="replay-file")
+            with gr.Column():
+                speed = gr.Radio(list(SPEEDS), value="1x", label="Speed", elem_id="replay-speed")
+                with gr.Row():
+                    run = gr.Button("Replay into Chat and Debug", variant="primary", elem_id="replay-run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="replay-stop")
+        status = gr.Markdown("", elem_id="replay-status")
+
+    def export_files(acc: Accumulator | None, history: list[dict] | None) -> tuple[Any, str]:
+        """Write the chunk log and the conversation into Gradio's cache; (files, note)."""
+        count = min(len(acc.records), len(acc.chunks)) if acc is not None else 0  # it may still be streaming
+        if not count:
+            return gr.skip(), "⚠ Nothing to export yet: ask something in Chat or JSON first."
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log = dumps_chunk_log(acc.records[:count], acc.chunks[:count])
+        conversation = json.dumps(transcript(history or []), ensure_ascii=False, indent=2)
+        paths = [save_bytes_to_cache(log.encode(), f"chunks-{stamp}.jsonl", files.GRADIO_CACHE),
+                 save_bytes_to_cache(conversation.encode(), f"conversation-{stamp}.json", files.GRADIO_CACHE)]
+        return paths, f"Exported {count} chunks and {len(history or [])} chat messages."
+
+    async def replay(path: str | None, speed_name: str, history: list[dict] | None):
+        """Stream a chunk log again; yields (chat, note, Debug summary, chunk table, timeline, accumulator)."""
+        history = list(history or [])
+        if not path:
+            yield gr.skip(), "⚠ Choose a chunk log first: a .jsonl file from Export or `LLM.save_chunks`.", *debug.unchanged()
+            return
+        try:
+            logged = read_chunk_log(path)
+        except ChunkLogError as error:
+            yield gr.skip(), f"⚠ {error}", *debug.unchanged()
+            return
+        name, acc, report = shown_name(path), Accumulator(), DebugReport()
+        header = {"role": "assistant", "content": f"`{name}` at {speed_name}: recorded chunks, no model.",
+                  "metadata": {"title": "▶ Replay"}}
+        report.notes = [f"Replay of `{name}` at {speed_name}: the times are the replay's"
+                        + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's.")]
+        updates = DebugUpdates(report, acc)
+        async with aclosing(paced(aaccumulate(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS)) as steps:
+            async for _ in steps:
+                report.update(acc.records)
+                yield [*history, *inert(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
+        report.update(acc.records)
+        yield ([*history, *inert(shown(acc, [header], done=True))], f"✓ Replayed {len(logged)} chunks of `{name}`.",
+               *updates.final(f"{COMPLETE} (replay)", acc.text))
+
+    def mark_replay_stopped(note: str, summary: str) -> tuple[str, str]:
+        if not note.startswith(STREAMING):
+            return gr.skip(), gr.skip()
+        return REPLAY_STOPPED, mark_stopped(summary)
+
+    export.click(export_files, [debug.latest, chat.chatbot], [files, status], api_name="export_chunks")
+    replaying = run.click(replay, [upload, speed, chat.chatbot], [chat.chatbot, status, *debug.outputs],
+                          api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal")
+    # ChatInterface keeps its history in its own state, not in what the chatbot shows: hand it the
+    # replayed messages as ChatInterface's own sync does, so the next message, retry and undo see them.
+    keep_in_chat = {"fn": lambda messages: (messages, messages), "inputs": [chat.chatbot],
+                    "outputs": [chat.chatbot_state, chat.chatbot_value], "api_visibility": "undocumented",
+                    "queue": False}
+    done = replaying.then(**keep_in_chat)
+    stopped = stop.click(None, cancels=[replaying], queue=False, api_visibility="undocumented").then(
+        mark_replay_stopped, [status, debug.summary], [status, debug.summary], queue=False,
+        api_visibility="undocumented").then(**keep_in_chat)
+    return [done, stopped]
+
+
+def shown_name(path: str) -> str:
+    """The uploaded file's name, safe inside a Markdown code span."""
+    return re.sub(r"[^\w.\- ]", "_", Path(path).name)[:80] or "chunk log"
+
+
+def inert(shown_value: str | list[dict]) -> list[dict]:
+    """Replayed messages with the file's text made inert: HTML tags and Markdown images are shown as
+    text, so a hostile file cannot add elements to the page or make it fetch anything."""
+    messages = as_messages(shown_value)
+    return [m if m.get("metadata", {}).get("title") == "▶ Replay" else {**m, "content": _escaped(m["content"])}
+            for m in messages]
+
+
+def _escaped(text: str) -> str:
+    return html.escape(text, quote=False).replace("![", "!\\[")
