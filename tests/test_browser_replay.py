@@ -35,8 +35,9 @@ def test_the_explorer_adds_the_chunks_of_the_latest_answer(open_page, app_url, s
         box.press("Enter")
     page.wait_for_function("() => document.querySelector('#sum-text textarea').value === 'w0 w1 w2'")
     assert "r[1] + r[2] + r[3]" in page.locator("#sum-code").inner_text()
-    assert "content='w0 w1 w2'" in page.locator("#sum-printed").inner_text()
+    assert page.locator("#sum-printed textarea").input_value().startswith("content='w0 w1 w2' additional_kwargs={}")
     assert text.input_value() == "w0 w1 w2"
+    page.locator("#sum-first").evaluate("el => el.scrollIntoView({block: 'start'})")
     shot(page, "explorer.png")
 
 
@@ -66,7 +67,8 @@ def test_export_then_replay_streams_the_answer_again(open_page, app_url, server,
     page.get_by_role("tab", name="Debug").click()
     summary = page.locator("#debug-summary")
     assert "Complete (replay)" in summary.inner_text() and "Sum check ✓" in summary.inner_text()
-    shot(page, "replay.png", full_page=True)
+    page.locator("#replay-run").scroll_into_view_if_needed()
+    shot(page, "replay.png")
 
     # The replayed answer is now part of the chat: the next message carries it, but not the replay's note.
     page.get_by_role("tab", name="Chat").click()

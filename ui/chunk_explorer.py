@@ -31,8 +31,7 @@ class ChunkExplorer:
             self.meaning = gr.Markdown(NO_ANSWER, elem_id="sum-meaning")
             self.code = gr.Code(language="python", label="Python (r: the answer's chunks)", interactive=False,
                                 elem_id="sum-code")
-            self.printed = gr.Code(label="print(result)", interactive=False, wrap_lines=True, max_lines=12,
-                                   elem_id="sum-printed")
+            self.printed = gr.Textbox(label="print(result)", interactive=False, max_lines=10, elem_id="sum-printed")
             self.text = gr.Textbox(label="result.text", interactive=False, max_lines=12, elem_id="sum-text")
         # `input`: moved by the person, not by an update; always_last: a drag sums once it settles.
         gr.on([self.first.input, self.last.input], self.sum_range, [self.latest, self.first, self.last], self.outputs,

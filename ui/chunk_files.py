@@ -40,10 +40,10 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         with gr.Row():
             export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
             files = gr.File(label="Chunk log (.jsonl) and conversation (.json)", file_count="multiple",
-                            interactive=False, elem_id="export-files")
+                            interactive=False, height=140, elem_id="export-files")
         with gr.Row():
             upload = gr.File(label="A chunk log to replay (.jsonl)", file_types=[".jsonl", ".json", ".txt"],
-                             type="filepath", elem_id="replay-file")
+                             type="filepath", height=140, elem_id="replay-file")
             with gr.Column():
                 speed = gr.Radio(list(SPEEDS), value="1x", label="Speed", elem_id="replay-speed")
                 with gr.Row():
