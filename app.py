@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 import gradio as gr
 
-from llm import Settings, build_chat_model, readable_error
-from llm.models import available_models
+from llm import Settings
+from llm.backend import Backend
 from llm.config import ConfigError
+from llm.limits import Limits
+from llm.models import available_models
 from ui.chat_tab import chat_tab
 from ui.debug_tab import DebugTab
 from ui.json_tab import json_tab
@@ -45,45 +48,46 @@ ANSWERED_BY_JS = r"""(summary, shown) => {
 }"""
 
 
-def load_backend(settings: Settings | None) -> tuple[Any, str | None]:
-    """The chat model, or None and a sentence saying how to configure one."""
-    if settings is None:
-        return None, None
-    if settings.needs_key:
-        return None, "LLM_PROVIDER=openai but no OPENAI_API_KEY (or OPENAI_BASE_URL) is set. See `.env.example`."
+def read_settings() -> tuple[Settings | None, str | None]:
+    """Settings from the environment and `.env`, or None and the reason, shown on the page."""
     try:
-        model = build_chat_model(settings)
-    except Exception as error:  # a missing model file or package: say so on the page
-        return None, readable_error(error, settings.openai_api_key)
-    if hasattr(model, "warm_up"):  # start the local model's process in the background: the page opens at once
-        model.warm_up()
-    return model, None
+        return Settings.from_env(), None
+    except ConfigError as error:
+        return None, str(error)
 
 
-def build_demo(settings: Settings | None = None) -> gr.Blocks:
-    problem = None
-    if settings is None:
-        try:
-            settings = Settings.from_env()
-        except ConfigError as error:
-            settings, problem = None, str(error)
-    model, model_problem = load_backend(settings)
-    problem = problem or model_problem
-    secret = settings.openai_api_key if settings else None
+def build_demo(settings: Settings | None = None, problem: str | None = None) -> gr.Blocks:
+    if settings is None and problem is None:
+        settings, problem = read_settings()
+    backend = Backend.load(settings, problem)
     defaults = settings or Settings()  # what the controls start at, even when the settings are broken
+    limits = Limits.from_settings(defaults)
 
     # delete_cache: exported chunk logs and uploaded ones are removed after a day.
     with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False,
                    delete_cache=(86400, 86400)) as demo:
-        gr.Markdown(header(settings, problem), elem_id="backend-info")
+        gr.Markdown(header(settings, backend.problem), elem_id="backend-info")
         answered_by = gr.Markdown("", elem_id="answered-by")
         debug = DebugTab()  # made first: the Chat and JSON tabs write to it
-        chat = chat_tab(model, problem, secret, defaults, debug, available_models(settings) if model else None)
-        json_tab(model, problem, secret, defaults, debug)
+        chat = chat_tab(backend, defaults, debug, limits, available_models(settings) if backend.model else None)
+        json_tab(backend, defaults, debug, limits)
         debug.render(chat)
         debug.summary.change(None, [debug.summary, answered_by], answered_by, js=ANSWERED_BY_JS, queue=False,
                              api_visibility="undocumented")
+    # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
+    demo.queue(max_size=defaults.queue_max_size)
     return demo
+
+
+def launch_options(settings: Settings | None) -> dict[str, Any]:
+    """`demo.launch` arguments that make a shared app safer; see README, "Security and limits"."""
+    settings = settings or Settings()
+    return {
+        "auth": list(settings.app_auth) or None,  # APP_AUTH: Gradio's login page
+        "enable_monitoring": settings.enable_monitoring,  # /monitoring shows request counts and latencies
+        "show_error": False,  # visitors see our sentences, never Gradio's internal error text
+        "max_file_size": "25mb",  # uploads (chunk logs to replay: at most 20 MB) are refused beyond it
+    }
 
 
 def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
@@ -93,13 +97,17 @@ def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a public *.gradio.live link")
     args = parser.parse_args(argv)
-    return {"server_name": args.host, "server_port": args.port, "share": args.share}
+    share = args.share
+    if share and os.environ.get("SPACE_ID"):
+        logging.getLogger("app").warning("On Hugging Face Spaces the app is already public: --share is ignored.")
+        share = False
+    return {"server_name": args.host, "server_port": args.port, "share": share}
 
 
-demo = build_demo()
+settings, problem = read_settings()
+demo = build_demo(settings, problem)
 
 if __name__ == "__main__":
-    kwargs = launch_kwargs()
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full request URLs
-    demo.launch(**kwargs)
+    demo.launch(**launch_kwargs(), **launch_options(settings))

@@ -7,6 +7,8 @@ Every variable is documented in `.env.example`. Nothing here talks to a model.
     ('openai', 'gpt-4.1-mini')
     >>> "sk-test" in repr(s)
     False
+    >>> Settings.from_env({"APP_AUTH": "ann:pa:ss,bob:pw"}, dotenv=False).app_auth
+    (('ann', 'pa:ss'), ('bob', 'pw'))
 """
 
 from __future__ import annotations
@@ -47,12 +49,22 @@ class Settings:
     max_retries: int = 2
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     concurrency_limit: int = 16
+    # Limits for a shared app (see README, "Security and limits"); None: no limit.
+    max_message_chars: int = 20_000
+    max_history_chars: int = 200_000
+    messages_per_minute: int | None = None
+    max_output_tokens: int | None = None
+    queue_max_size: int | None = None
+    app_auth: tuple[tuple[str, str], ...] = ()
+    enable_monitoring: bool = False
 
     def __repr__(self) -> str:
-        shown = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "openai_api_key"}
+        secret = {"openai_api_key", "app_auth"}
+        shown = {f: getattr(self, f) for f in self.__dataclass_fields__ if f not in secret}
         if self.openai_base_url:
             shown["openai_base_url"] = public_url(self.openai_base_url)
         shown["openai_api_key"] = "***" if self.openai_api_key else None
+        shown["app_auth"] = f"<{len(self.app_auth)} logins>" if self.app_auth else None
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     @property
@@ -110,6 +122,13 @@ class Settings:
             max_retries=_number(env, "LLM_MAX_RETRIES", int, 2),
             system_prompt=env.get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
             concurrency_limit=_number(env, "CONCURRENCY_LIMIT", int, 16),
+            max_message_chars=_positive(env, "MAX_MESSAGE_CHARS", 20_000),
+            max_history_chars=_positive(env, "MAX_HISTORY_CHARS", 200_000),
+            messages_per_minute=_positive(env, "MAX_MESSAGES_PER_MINUTE", None),
+            max_output_tokens=_positive(env, "MAX_OUTPUT_TOKENS", None),
+            queue_max_size=_positive(env, "QUEUE_MAX_SIZE", None),
+            app_auth=_logins(env.get("APP_AUTH", "")),
+            enable_monitoring=env.get("ENABLE_MONITORING", "").lower() in ("1", "true", "yes"),
         )
 
     def describe(self) -> str:
@@ -136,6 +155,24 @@ def public_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    value = _number(env, name, int, default)
+    if value is not None and value < 1:
+        raise ConfigError(f"{name} must be at least 1 (leave it empty for no limit), not {value}")
+    return value
+
+
+def _logins(raw: str) -> tuple[tuple[str, str], ...]:
+    """`user:pass[,user2:pass2]` as Gradio's `auth` takes it. A password may contain ':'."""
+    logins = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        user, colon, password = item.partition(":")
+        if not (user and colon and password):
+            raise ConfigError("APP_AUTH must be user:password pairs separated by commas")  # never echo a password
+        logins.append((user, password))
+    return tuple(logins)
 
 
 def _number(env: Mapping[str, str], name: str, kind: type, default):

@@ -56,10 +56,11 @@ def server_settings(server: FakeOpenAIServer, **overrides) -> Settings:
 
 def launch(settings: Settings):
     """Start the real app in this process on a free loopback port; returns (demo, url)."""
-    from app import build_demo
+    from app import build_demo, launch_options
 
     demo = build_demo(settings)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                **launch_options(settings))
     return demo, demo.local_url
 
 

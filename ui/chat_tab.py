@@ -1,7 +1,8 @@
 """The Chat tab: the answer grows token by token; its chunks go to the Debug tab.
 
-`/chat` takes (message, system prompt, temperature, max tokens, model) and yields
-(answer so far, Debug summary, chunk table, timeline).
+`/chat` takes (message, system prompt, temperature, max tokens, model, your API key) and
+yields (answer so far, Debug summary, chunk table, timeline). Every input is checked by
+`llm.limits` before anything goes upstream.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, to_messages
+from llm.backend import Backend
 from llm.context import fit_for_model
+from llm.limits import Limits
 from llm.pacing import paced
 from llm.report import DebugReport
 
 from .debug_updates import COMPLETE, DebugUpdates, mark_stopped
+from .inputs import CheckedSlider, CheckedTextbox, MessageBox
 
 if TYPE_CHECKING:
     from .debug_tab import DebugTab
@@ -29,67 +33,56 @@ FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one
 
 
 def chat_tab(
-    model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab,
-    model_names: list[str] | None = None,
+    backend: Backend, defaults: Settings, debug: DebugTab, limits: Limits, model_names: list[str] | None = None,
 ) -> gr.ChatInterface:
     """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface.
     `model_names`: the server's models, the configured one first (None: a text box instead)."""
-    configured = getattr(model, "model_name", None) or ""
+    configured = getattr(backend.model, "model_name", None) or (defaults.openai_model if backend.takes_keys else "")
 
     async def chat(
         message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float,
-        model_name: str | None = None,
+        model_name: str | None = None, api_key: str = "", request: gr.Request = None,
     ):
         """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
-        if model is None:
-            yield note(problem or "No model is configured."), *debug.unchanged()
+        session = getattr(request, "session_hash", None) or ""
+        model, problem = backend.model_for(api_key)
+        refusal = (problem or _bad_text(system_prompt, "system prompt") or _bad_text(model_name, "model name")
+                   or limits.refuse(session, message, temperature, max_tokens, history))
+        if refusal:
+            yield note(refusal), *debug.unchanged()
             return
-        if problem_with_input := check_input(message, temperature, max_tokens):
-            yield note(problem_with_input), *debug.unchanged()
-            return
-        acc, report = Accumulator(), DebugReport()
-        messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
-        try:  # the local model's window is small: leave out the oldest turns rather than fail
-            fitted = await asyncio.to_thread(fit_for_model, model, messages, int(max_tokens))
-        except Exception as error:
-            yield note(readable_error(error, secret)), *debug.unchanged()
-            return
-        left_out = fitted.note()
-        notes = [note(left_out)] if left_out else []
-        report.notes = [f"Context: {left_out}"] if left_out else []
-        debug_updates = DebugUpdates(report, acc)
-        chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
-        bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens), **chosen)
-        stream = bound.astream(fitted.messages)
-        try:
-            # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
-            async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
-                async for _ in updates:
-                    report.update(acc.records)
-                    yield shown(acc, notes), *debug_updates.streaming()
-        except Exception as error:
-            text = readable_error(error, secret)
-            log.warning("stream failed: %s", text)
-            report.update(acc.records)
-            yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {text}")
-            return
-        report.update(acc.records)
-        yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
+        with limits.one.answer(session) as busy:
+            if busy:
+                yield note(busy), *debug.unchanged()
+                return
+            messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
+            chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
+            bound = model.bind(temperature=float(temperature), max_tokens=limits.cap(max_tokens), **chosen)
+            # aclosing: Stop closes `chat`, which must close `answer` (and the request upstream) at once.
+            async with aclosing(answer(bound, messages, limits.cap(max_tokens), debug, (backend.secret, api_key))) as updates:
+                async for update in updates:
+                    yield update
 
     with gr.Tab("Chat"):
         chat_ui = gr.ChatInterface(
             chat,
             additional_inputs=[
                 # render=False: ChatInterface places them in its accordion under the chat.
-                gr.Textbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
-                gr.Slider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature", render=False),
-                gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens", render=False),
+                CheckedTextbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
+                CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature",
+                              render=False),
+                CheckedSlider(1, limits.max_output_tokens or 4096, value=limits.cap(defaults.default_max_tokens),
+                              step=1, label="Max tokens", render=False),
                 model_picker(configured, model_names),
+                CheckedTextbox("", type="password", label="Your API key (optional)", elem_id="api-key",
+                               render=False, visible=backend.takes_keys,
+                               info="Used for your messages only: sent with each one, never stored or shown."),
             ],
-            additional_inputs_accordion=gr.Accordion("Settings", open=False, render=False),
+            additional_inputs_accordion=gr.Accordion("Settings", open=backend.model is None and backend.takes_keys,
+                                                     render=False),
             additional_outputs=debug.outputs,
-            textbox=gr.Textbox(placeholder="Type a message...", elem_id="chat-input", render=False,
-                               show_label=False, submit_btn=True, stop_btn=True),
+            textbox=MessageBox(placeholder="Type a message...", elem_id="chat-input", render=False,
+                                   show_label=False, submit_btn=True, stop_btn=True),
             api_name="chat",
             concurrency_limit=max_concurrency(defaults),
             editable=True,
@@ -100,15 +93,36 @@ def chat_tab(
     return chat_ui
 
 
-def check_input(message: str, temperature: float, max_tokens: float, what: str = "message") -> str | None:
-    """What is wrong with a request from the page or the API, in words; None if nothing."""
-    if not (message or "").strip():
-        return f"Type a {what} first."
-    if not 0 <= float(temperature) <= 2:
-        return f"Temperature must be between 0 and 2, not {temperature}."
-    if int(max_tokens) < 1:
-        return f"Max tokens must be at least 1, not {max_tokens}."
-    return None
+async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, secrets: tuple):
+    """The streaming half of `chat`: fit the context, stream through the one loop, say what went wrong."""
+    acc, report = Accumulator(), DebugReport()
+    try:  # the local model's window is small: leave out the oldest turns rather than fail
+        fitted = await asyncio.to_thread(fit_for_model, model, messages, max_tokens)
+    except Exception as error:
+        yield note(readable_error(error, *secrets)), *debug.unchanged()
+        return
+    left_out = fitted.note()
+    notes = [note(left_out)] if left_out else []
+    report.notes = [f"Context: {left_out}"] if left_out else []
+    debug_updates = DebugUpdates(report, acc)
+    try:
+        # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
+        async with aclosing(paced(aaccumulate(model.astream(fitted.messages), acc), FRAME_SECONDS)) as updates:
+            async for _ in updates:
+                report.update(acc.records)
+                yield shown(acc, notes), *debug_updates.streaming()
+    except Exception as error:
+        text = readable_error(error, *secrets)
+        log.warning("stream failed: %s", text)
+        report.update(acc.records)
+        yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {text}")
+        return
+    report.update(acc.records)
+    yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
+
+
+def _bad_text(value: Any, what: str) -> str | None:
+    return None if value is None or isinstance(value, str) else f"The {what} must be text, not {type(value).__name__}."
 
 
 def note(text: str) -> dict:

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error
+from llm.backend import Backend
+from llm.limits import Limits
 from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
 from llm.pacing import paced
 from llm.report import DebugReport
 
-from .chat_tab import FRAME_SECONDS, check_input
+from .chat_tab import FRAME_SECONDS
+from .inputs import CheckedSlider, CheckedTextbox
 from .debug_updates import COMPLETE, STREAMING, DebugUpdates, mark_stopped
 
 if TYPE_CHECKING:
@@ -79,29 +82,40 @@ def schema_text(name: str) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) if schema else ""
 
 
-def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Settings, debug: DebugTab) -> None:
+def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limits) -> None:
     """Lay out the JSON tab (inside the current Blocks) and wire `/json`."""
 
     async def stream_json(
         request: str, schema: str = "", temperature: float = DEFAULT_TEMPERATURE,
-        max_tokens: float = defaults.default_max_tokens,
+        max_tokens: float = defaults.default_max_tokens, api_key: str = "", http: gr.Request = None,
     ):
         """Stream a JSON answer; yields (object, raw text, fields, note, Debug summary, chunk table, timeline)."""
-        nothing = (None, "", [])
-        if model is None:
-            yield *nothing, f"⚠ {problem or 'No model is configured.'}", *debug.unchanged()
-            return
-        if problem_with_input := check_input(request, temperature, max_tokens, what="request"):
-            yield *nothing, f"⚠ {problem_with_input}", *debug.unchanged()
-            return
+        nothing, session = (None, "", []), getattr(http, "session_hash", None) or ""
+        model, problem = backend.model_for(api_key)
         try:
-            answer = JSONAnswer(parse_schema(schema))
+            if schema is not None and not isinstance(schema, str):
+                raise SchemaError("The schema must be JSON text.")
+            answer = JSONAnswer(parse_schema(schema or ""))
+            refusal = problem or limits.refuse(session, request, temperature, max_tokens, what="request")
         except SchemaError as error:
-            yield *nothing, f"⚠ {error}", *debug.unchanged()
+            refusal = str(error)
+        if refusal:
+            yield *nothing, f"⚠ {refusal}", *debug.unchanged()
             return
+        with limits.one.answer(session) as busy:
+            if busy:
+                yield *nothing, f"⚠ {busy}", *debug.unchanged()
+                return
+            async with aclosing(_stream(model, answer, request, limits.cap(max_tokens), float(temperature), debug,
+                                        (backend.secret, api_key))) as updates:
+                async for update in updates:
+                    yield update
+
+    async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int, temperature: float,
+                      debug: DebugTab, secrets: tuple):
         acc, report = Accumulator(), DebugReport()
         debug_updates = DebugUpdates(report, acc)
-        bound = model.bind(temperature=float(temperature), max_tokens=int(max_tokens),
+        bound = model.bind(temperature=temperature, max_tokens=max_tokens,
                            response_format=json_response_format(model, answer.schema))
         stream = bound.astream(json_messages(request, answer.schema))
         try:
@@ -113,7 +127,7 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
                     status = f"{STREAMING} {len(answer.parser.fields)} values so far."
                     yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
         except Exception as error:
-            text = readable_error(error, secret)
+            text = readable_error(error, *secrets)
             log.warning("JSON stream failed: %s", text)
             report.update(acc.records)
             note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
@@ -131,15 +145,18 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
         )
         with gr.Row():
             with gr.Column(scale=2):
-                request = gr.Textbox(label="Request", lines=2, elem_id="json-request",
+                request = CheckedTextbox(label="Request", lines=2, elem_id="json-request",
                                      placeholder="What should the JSON describe?")
                 preset = gr.Dropdown(list(SCHEMAS), value="Countries", label="Schema preset", elem_id="json-preset")
                 with gr.Accordion("JSON Schema (edit it, or clear it for plain JSON mode)", open=False):
                     schema = gr.Code(schema_text("Countries"), language="json", lines=8, max_lines=16,
                                      interactive=True, show_label=False, elem_id="json-schema")
                 with gr.Accordion("Settings", open=False):
-                    temperature = gr.Slider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
-                    max_tokens = gr.Slider(1, 4096, value=defaults.default_max_tokens, step=1, label="Max tokens")
+                    temperature = CheckedSlider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
+                    max_tokens = CheckedSlider(1, limits.max_output_tokens or 4096, step=1, label="Max tokens",
+                                               value=limits.cap(defaults.default_max_tokens))
+                    api_key = CheckedTextbox("", type="password", label="Your API key (optional)", visible=backend.takes_keys,
+                                             info="Used for this request only: never stored or shown.")
                 with gr.Row():
                     run = gr.Button("Stream JSON", variant="primary", elem_id="json-run")
                     stop = gr.Button("Stop", variant="stop", elem_id="json-stop")
@@ -153,7 +170,7 @@ def json_tab(model: Any, problem: str | None, secret: str | None, defaults: Sett
                               elem_id="json-fields")
 
     preset.change(schema_text, preset, schema, api_visibility="undocumented")
-    event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens],
+    event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens, api_key],
                   [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
                   concurrency_limit=max_concurrency(defaults))
     # Cancel first, then mark: with both on one listener, the page never showed the mark.

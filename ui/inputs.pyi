@@ -1,0 +1,57 @@
+"""Inputs that hand the answer function exactly what was sent, so a wrong value through the API
+gets a sentence from `llm.limits` instead of an exception inside Gradio's preprocessing.
+
+They look and behave like `gr.Slider` and `gr.Textbox` in the page (`is_template`: the same
+frontend); only what reaches the function differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from gradio.events import Dependency
+
+class CheckedSlider(gr.Slider):
+    """A slider whose value is checked by the answer function, not by Gradio."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+class CheckedTextbox(gr.Textbox):
+    """A text box that passes a missing value as "", a number as text (as `gr.Textbox` does), and
+    anything else unchanged, to be checked."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return _text(payload)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+class MessageBox(gr.Textbox):
+    """The chat's message box: ChatInterface itself reads the message, so it must be text."""
+
+    is_template = True  # the frontend is the base class's: a direct subclass of gr.Textbox
+
+    def preprocess(self, payload: Any) -> Any:
+        payload = _text(payload)
+        return payload if isinstance(payload, str) else ""
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    
