@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from .messages import sent_part
+
 ROLES = {"user", "assistant", "system"}
 _SESSIONS_KEPT = 10_000  # the rate limiter forgets the oldest sessions beyond this many
 
@@ -44,18 +46,17 @@ def check_request(
     return None
 
 
-def check_history(history: Any, max_chars: int | None = None) -> str | None:
-    """What is wrong with a chat history (Gradio's message dicts), in words; None if nothing."""
+def check_history(history: Any, max_chars: int | None = None, adding: str = "") -> str | None:
+    """What is wrong with a chat history (Gradio's message dicts), in words; None if nothing.
+    `adding`: the new message, counted with the history against `max_chars`."""
     if not isinstance(history, Sequence) or isinstance(history, str):
         return "The chat history must be a list of messages."
-    total = 0
     for number, message in enumerate(history, start=1):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             return f"Message {number} of the history has no known role (user, assistant or system)."
-        text = _text_of(message.get("content"))
-        if text is None:
+        if _text_of(message.get("content")) is None:
             return f"Message {number} of the history is not text; this app only sends text to the model."
-        total += len(text)
+    total = len(adding) + sum(len(_text_of(m.get("content"))) for m in sent_part(history))
     if max_chars and total > max_chars:
         return (f"The conversation is {total:,} characters; this app sends at most {max_chars:,}. "
                 "Clear the chat (the 🗑 button) to start a new one.")
@@ -144,7 +145,7 @@ class Limits:
         """Why this request is not sent upstream, or None. Only a request that passes is counted
         against the session's messages a minute."""
         return (check_request(message, temperature, max_tokens, self.max_message_chars, what)
-                or check_history(history, self.max_history_chars)
+                or check_history(history, self.max_history_chars, message)
                 or self.rate.take(session))
 
     def cap(self, max_tokens: float) -> int:

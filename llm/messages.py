@@ -6,6 +6,10 @@
     ...            {"role": "assistant", "content": "hello"}]
     >>> [(m.type, m.content) for m in to_messages(history + [{"role": "user", "content": "again"}])]
     [('human', 'hi'), ('ai', 'hello'), ('human', 'again')]
+    >>> refused = [{"role": "user", "content": "x" * 30_000}, {"role": "assistant", "content": "Too long.",
+    ...            "metadata": {"title": "⚠ Note"}}]
+    >>> [m.content for m in to_messages(history + refused + [{"role": "user", "content": "again"}])]
+    ['hi', 'hello', 'again']
     >>> transcript(history + [{"role": "assistant", "content": "401", "metadata": {"title": "⚠ Note"}}])[1:]
     [{'role': 'assistant', 'content': 'hello'}, {'role': 'assistant', 'content': '401', 'note': '⚠ Note'}]
 """
@@ -24,12 +28,13 @@ def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMe
     """A string becomes one user message; a list is a history (OpenAI/Gradio dicts or messages).
 
     Dict messages that carry a `metadata.title` are notes the chat page showed
-    (such as an error) rather than turns of the conversation, so they are left out.
+    (such as an error) rather than turns of the conversation, so they are left out; so is
+    a user message answered only by notes (refused, or failed before any answer).
     """
     if isinstance(prompt, str):
         items: list[Any] = [{"role": "user", "content": prompt}]
     else:
-        items = [_plain(m) for m in prompt if not _is_page_note(m)]
+        items = [_plain(m) for m in sent_part(prompt)]
     messages = convert_to_messages(items)
     if system_prompt and not any(isinstance(m, SystemMessage) for m in messages):
         messages.insert(0, SystemMessage(content=system_prompt))
@@ -46,6 +51,23 @@ def transcript(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
             item["note"] = str(title)
         items.append(item)
     return items
+
+
+def sent_part(history: Sequence[Any]) -> list[Any]:
+    """The messages of a chat history that go to the model: no page notes, no unanswered user messages."""
+    return [m for i, m in enumerate(history) if not _is_page_note(m) and not _unanswered(history, i)]
+
+
+def _unanswered(history: Sequence[Any], index: int) -> bool:
+    """A user message followed, up to the next user message, by page notes only (at least one)."""
+    if not (isinstance(history[index], dict) and history[index].get("role") == "user"):
+        return False
+    reply = []
+    for message in history[index + 1:]:
+        if isinstance(message, dict) and message.get("role") == "user":
+            break
+        reply.append(message)
+    return bool(reply) and all(_is_page_note(m) for m in reply)
 
 
 def _is_page_note(message: Any) -> bool:

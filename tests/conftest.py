@@ -198,6 +198,6 @@ def unconfigured_app_url():
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{url}config", timeout=2).status_code == 200
+        return httpx.get(f"{url}config", timeout=2).status_code in (200, 401)  # 401: up, behind APP_AUTH
     except httpx.TransportError:
         return False

@@ -59,6 +59,7 @@ class FakeOpenAIServer:
         self.models = ["fake"]  # what GET /v1/models lists
         self.models_status = 200
         self.requests: list[dict] = []
+        self.keys: list[str] = []  # the bearer key each request came with, in order
         self.disconnects: list[Disconnect] = []
         self.completed = 0
         self.active = 0
@@ -85,6 +86,7 @@ class FakeOpenAIServer:
         with self._lock:
             self.scenario = scenario or Scenario()
             self.requests.clear()
+            self.keys.clear()
             self.disconnects.clear()
             self.completed = 0
             self.max_active = self.active
@@ -145,6 +147,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             with server._lock:
                 server.requests.append(body)
+                server.keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
                 number = len(server.requests)
                 scenario = server.scenario
             if not self.path.rstrip("/").endswith("/chat/completions"):

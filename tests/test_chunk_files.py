@@ -21,8 +21,8 @@ UNCHANGED = {"__type__": "update"}  # what gradio_client receives for gr.skip()
 FINAL = "".join(TOKENS)
 
 
-def replay(client: Client, path, speed: str = "at once", history=None):
-    job = client.submit(handle_file(str(path)), speed, history or [], api_name="/replay")
+def replay(client: Client, path, speed: str = "at once"):
+    job = client.submit(handle_file(str(path)), speed, api_name="/replay")
     job.result(timeout=60)
     return job.outputs()
 
@@ -38,6 +38,12 @@ def answer(chat: list[dict]) -> str:
     return "".join(text_of(m) for m in chat if m["role"] == "assistant" and not (m.get("metadata") or {}).get("title"))
 
 
+def replayed(chat: list[dict]) -> list[dict]:
+    """The messages from the replay's note on."""
+    starts = [i for i, m in enumerate(chat) if (m.get("metadata") or {}).get("title") == "▶ Replay"]
+    return chat[starts[-1]:] if starts else []
+
+
 def titled(chat: list[dict], title: str) -> list[str]:
     return [text_of(m) for m in chat if (m.get("metadata") or {}).get("title") == title]
 
@@ -50,19 +56,20 @@ def test_export_then_replay_gives_the_same_text_rows_and_sum_check(app_url, serv
     server.scenario = Scenario(tokens=TOKENS, rate=50)
     client = Client(app_url, verbose=False)
     live, live_summary, live_table, _ = client.predict("count", "Be brief.", 0.5, 500, api_name="/chat")
-    files, note = client.predict([], api_name="/export_chunks")
+    files, note = client.predict(api_name="/export_chunks")
     log, conversation = (open(path, encoding="utf-8").read() for path in files)
     assert note.startswith(f"Exported {len(rows(live_table))} chunks")
-    assert len(log.splitlines()) == len(rows(live_table)) and json.loads(conversation) == []
+    assert len(log.splitlines()) == len(rows(live_table))
+    assert json.loads(conversation) == [{"role": "user", "content": "count"}, {"role": "assistant", "content": FINAL}]
     saved = tmp_path / "answer.jsonl"
     saved.write_text(log, encoding="utf-8")
 
     outputs = replay(client, saved, "1x")
     chat, status, summary, table, _ = outputs[-1]
-    shown = [answer(out[0]) for out in outputs]
+    shown = [answer(replayed(out[0])) for out in outputs]
     assert len(set(shown)) >= 3, "the replay did not stream"
     assert all(FINAL.startswith(text) for text in shown)
-    assert answer(chat) == live == FINAL and status.startswith("✓ Replayed")
+    assert answer(replayed(chat)) == live == FINAL and status.startswith("✓ Replayed")
     assert titled(chat, "▶ Replay") == ["`answer.jsonl` at 1x: recorded chunks, no model."]
     assert "Complete (replay)" in summary and "Sum check ✓" in summary and "Answered by `fake-model`" in summary
     assert table_texts(table) == table_texts(live_table)
@@ -77,12 +84,13 @@ def test_a_file_saved_by_the_notebook_replays_with_its_thinking(app_url, server,
     llm = LLM(build_chat_model(server_settings(server)))
     llm.stream("count", echo=False)
     path = llm.save_chunks(tmp_path / "notebook.jsonl")
-    history = [{"role": role, "content": [{"type": "text", "text": text}]}  # the chatbot's own message shape
-               for role, text in (("user", "earlier"), ("assistant", "kept"))]
-    chat, _, summary, table, _ = replay(Client(app_url, verbose=False), path, "10x", history)[-1]
-    assert [text_of(m) for m in chat[:2]] == ["earlier", "kept"]  # the chat so far stays
+    server.scenario = Scenario(tokens=["kept"])
+    client = Client(app_url, verbose=False)
+    client.predict("earlier", "Be brief.", 0.5, 500, api_name="/chat")
+    chat, _, summary, table, _ = replay(client, path, "10x")[-1]
+    assert [text_of(m) for m in chat[:2]] == ["earlier", "kept"]  # the session's chat so far stays
     assert titled(chat, "Thinking") == ["Let me count."]
-    assert answer(chat[2:]) == FINAL and "thinking tokens" in summary and len(rows(table)) == len(llm.chunks)
+    assert answer(replayed(chat)) == FINAL and "thinking tokens" in summary and len(rows(table)) == len(llm.chunks)
 
 
 def chunk_line(content: str, ms: float = 1.0) -> str:
@@ -122,7 +130,7 @@ def test_text_from_a_file_is_shown_as_text_never_as_html(app_url, tmp_path):
     path = tmp_path / 'a<b>"name".jsonl'
     path.write_text(chunk_line(hostile) + "\n", encoding="utf-8")
     chat, status, summary, table, _ = replay(Client(app_url, verbose=False), path)[-1]
-    shown = answer(chat)
+    shown = answer(replayed(chat))
     assert "<img" not in shown and "<script" not in shown and "](http" in shown and "![" not in shown
     assert shown == '&lt;img src=x onerror="alert(1)"&gt; !\\[pixel](http://127.0.0.1:9/track.png) &lt;script&gt;alert(2)&lt;/script&gt;'
     header = titled(chat, "▶ Replay")[0]
@@ -135,6 +143,6 @@ def test_a_wrong_speed_is_refused_and_nothing_to_export_gets_a_note(app_url, tmp
     path.write_text(chunk_line("hi") + "\n", encoding="utf-8")
     client = Client(app_url, verbose=False)
     with pytest.raises(AppError):  # Gradio's own check of the choices refuses it before the replay starts
-        client.predict(handle_file(str(path)), "warp 9", [], api_name="/replay")
-    files, note = client.predict([], api_name="/export_chunks")
+        client.predict(handle_file(str(path)), "warp 9", api_name="/replay")
+    files, note = client.predict(api_name="/export_chunks")
     assert files == UNCHANGED and note.startswith("⚠ Nothing to export yet")

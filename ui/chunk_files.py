@@ -93,8 +93,9 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
             return gr.skip(), gr.skip()
         return REPLAY_STOPPED, mark_stopped(summary)
 
-    export.click(export_files, [debug.latest, chat.chatbot], [files, status], api_name="export_chunks")
-    replaying = run.click(replay, [upload, speed, chat.chatbot], [chat.chatbot, status, *debug.outputs],
+    # The history comes from ChatInterface's own state, not from the visitor: the API takes none.
+    export.click(export_files, [debug.latest, chat.chatbot_state], [files, status], api_name="export_chunks")
+    replaying = run.click(replay, [upload, speed, chat.chatbot_state], [chat.chatbot, status, *debug.outputs],
                           api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal")
     # ChatInterface keeps its history in its own state, not in what the chatbot shows: hand it the
     # replayed messages as ChatInterface's own sync does, so the next message, retry and undo see them.
