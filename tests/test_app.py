@@ -8,7 +8,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import SECRET, launch, server_settings
+from tests.conftest import SECRET, launch
 from tests.openai_server import Scenario, numbered_tokens
 
 
