@@ -46,6 +46,11 @@ def check_request(
     return None
 
 
+def check_text(value: Any, what: str) -> str | None:
+    """A sentence if an optional text input (system prompt, model name) is not text."""
+    return None if value is None or isinstance(value, str) else f"The {what} must be text, not {type(value).__name__}."
+
+
 def check_history(history: Any, max_chars: int | None = None, adding: str = "") -> str | None:
     """What is wrong with a chat history (Gradio's message dicts), in words; None if nothing.
     `adding`: the new message, counted with the history against `max_chars`."""

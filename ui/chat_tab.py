@@ -17,7 +17,7 @@ import gradio as gr
 from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, to_messages
 from llm.backend import Backend
 from llm.context import fit_for_model
-from llm.limits import Limits
+from llm.limits import Limits, check_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -46,7 +46,7 @@ def chat_tab(
         """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
         session = getattr(request, "session_hash", None) or ""
         model, problem = backend.model_for(api_key)
-        refusal = (problem or _bad_text(system_prompt, "system prompt") or _bad_text(model_name, "model name")
+        refusal = (problem or check_text(system_prompt, "system prompt") or check_text(model_name, "model name")
                    or limits.refuse(session, message, temperature, max_tokens, history))
         if refusal:
             yield note(refusal), *debug.unchanged()
@@ -57,9 +57,10 @@ def chat_tab(
                 return
             messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
             chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
-            bound = model.bind(temperature=float(temperature), max_tokens=limits.cap(max_tokens), **chosen)
+            tokens = limits.cap(max_tokens)
+            bound = model.bind(temperature=float(temperature), max_tokens=tokens, **chosen)
             # aclosing: Stop closes `chat`, which must close `answer` (and the request upstream) at once.
-            async with aclosing(answer(bound, messages, limits.cap(max_tokens), debug, (backend.secret, api_key))) as updates:
+            async with aclosing(answer(bound, messages, tokens, debug, (backend.secret, api_key))) as updates:
                 async for update in updates:
                     yield update
 
@@ -119,10 +120,6 @@ async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, s
         return
     report.update(acc.records)
     yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
-
-
-def _bad_text(value: Any, what: str) -> str | None:
-    return None if value is None or isinstance(value, str) else f"The {what} must be text, not {type(value).__name__}."
 
 
 def note(text: str) -> dict:

@@ -111,32 +111,6 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
                 async for update in updates:
                     yield update
 
-    async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int, temperature: float,
-                      debug: DebugTab, secrets: tuple):
-        acc, report = Accumulator(), DebugReport()
-        debug_updates = DebugUpdates(report, acc)
-        bound = model.bind(temperature=temperature, max_tokens=max_tokens,
-                           response_format=json_response_format(model, answer.schema))
-        stream = bound.astream(json_messages(request, answer.schema))
-        try:
-            # aclosing: Stop closes this generator, which closes the stream and the request upstream.
-            async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
-                async for _ in updates:
-                    answer.update(acc.records)
-                    report.update(acc.records)
-                    status = f"{STREAMING} {len(answer.parser.fields)} values so far."
-                    yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
-        except Exception as error:
-            text = readable_error(error, *secrets)
-            log.warning("JSON stream failed: %s", text)
-            report.update(acc.records)
-            note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
-            yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"✗ {text}")
-            return
-        report.update(acc.records)
-        note = answer.finish(acc)
-        yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text)
-
     with gr.Tab("JSON"):
         gr.Markdown(
             "Ask for JSON and watch the object grow before the JSON is complete. A number, `true` or a key "
@@ -177,6 +151,34 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
     stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
         _mark_json_stopped, [status, debug.summary], [status, debug.summary], queue=False,
         api_visibility="undocumented")
+
+
+async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int, temperature: float,
+                  debug: DebugTab, secrets: tuple):
+    """The streaming half of `stream_json`: the one loop, the partial object, and what went wrong."""
+    acc, report = Accumulator(), DebugReport()
+    debug_updates = DebugUpdates(report, acc)
+    bound = model.bind(temperature=temperature, max_tokens=max_tokens,
+                       response_format=json_response_format(model, answer.schema))
+    stream = bound.astream(json_messages(request, answer.schema))
+    try:
+        # aclosing: Stop closes this generator, which closes the stream and the request upstream.
+        async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
+            async for _ in updates:
+                answer.update(acc.records)
+                report.update(acc.records)
+                status = f"{STREAMING} {len(answer.parser.fields)} values so far."
+                yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
+    except Exception as error:
+        text = readable_error(error, *secrets)
+        log.warning("JSON stream failed: %s", text)
+        report.update(acc.records)
+        note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
+        yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"✗ {text}")
+        return
+    report.update(acc.records)
+    note = answer.finish(acc)
+    yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text)
 
 
 def _mark_json_stopped(status: str, summary: str) -> tuple[str, str]:
