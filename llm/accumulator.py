@@ -87,6 +87,11 @@ def accumulate(
     acc.finish()
 
 
+def shows_text(step: Step) -> bool:
+    """Whether a step adds answer or thinking text (not just a role, metadata or usage)."""
+    return bool(step[1].text or step[1].thinking)
+
+
 async def aaccumulate(
     chunks: AsyncIterable[AIMessageChunk], acc: Accumulator | None = None
 ) -> AsyncIterator[Step]:

@@ -48,7 +48,7 @@ class Settings:
     request_timeout: float = 60.0
     max_retries: int = 2
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    concurrency_limit: int = 16
+    concurrency_limit: int = 200
     # Limits for a shared app (see README, "Security and limits"); None: no limit.
     max_message_chars: int = 20_000
     max_history_chars: int = 200_000
@@ -121,7 +121,7 @@ class Settings:
             request_timeout=_number(env, "LLM_TIMEOUT", float, 60.0),
             max_retries=_number(env, "LLM_MAX_RETRIES", int, 2),
             system_prompt=env.get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
-            concurrency_limit=_number(env, "CONCURRENCY_LIMIT", int, 16),
+            concurrency_limit=_number(env, "CONCURRENCY_LIMIT", int, 200),
             max_message_chars=_positive(env, "MAX_MESSAGE_CHARS", 20_000),
             max_history_chars=_positive(env, "MAX_HISTORY_CHARS", 200_000),
             messages_per_minute=_positive(env, "MAX_MESSAGES_PER_MINUTE", None),

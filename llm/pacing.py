@@ -1,12 +1,18 @@
 """Coalesce a fast async stream into batches, at most one batch per `interval`.
 
-Chunks can arrive faster than a screen refreshes (a server flushing a burst, a
-proxy buffering). A page needs one update per frame, not one per chunk, but it
-must not lose any chunk and must not sit on one while the stream stalls.
+Chunks can arrive faster than a page can take them: a server flushing a burst, a
+proxy buffering, or a busy app whose every update waits its turn behind a hundred
+other users' updates. The stream is read ahead in its own task, so a chunk never
+waits for the page; each batch is everything that came since the last one. A page
+gets at most one update per frame, and when it is slower than that, fewer updates
+that each carry more chunks, instead of falling further and further behind. No
+chunk is lost, and none is held back while the stream stalls.
 
     >>> import asyncio
     >>> async def burst():
-    ...     for i in range(5):
+    ...     yield 0
+    ...     await asyncio.sleep(0.01)  # then four at once
+    ...     for i in range(1, 5):
     ...         yield i
     >>> async def collect():
     ...     return [batch async for batch in paced(burst(), interval=10)]
@@ -18,47 +24,81 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import suppress
 from typing import TypeVar
 
 T = TypeVar("T")
 
+# Page updates one app process sends per second, shared by every answer streaming in it. Each update
+# costs the process about a millisecond of Gradio's work (postprocess, diff, send) whatever it carries,
+# so with many users at once each gets fewer, bigger updates instead of all of them falling behind.
+# Up to UPDATES_PER_SECOND / 60 answers at once, each still gets one update per frame.
+UPDATES_PER_SECOND = 600
 
-async def paced(items: AsyncIterable[T], interval: float) -> AsyncIterator[list[T]]:
-    """Yield every item of `items`, grouped so batches are at least `interval` seconds apart.
 
-    The first item goes out at once; later ones wait at most `interval` for
-    company. Closing this generator closes `items`.
+class _Streaming:
+    """How many `paced` streams are running in this process."""
+
+    count = 0
+
+
+async def paced(
+    items: AsyncIterable[T], interval: float, shared_per_second: float | None = UPDATES_PER_SECOND,
+    shows: Callable[[T], bool] | None = None,
+) -> AsyncIterator[list[T]]:
+    """Yield every item of `items`, grouped so batches are at least `interval` seconds apart,
+    and further apart when more than `shared_per_second * interval` streams run at once.
+
+    The first item goes out at once; later ones wait at most that long for company, and
+    the last batch goes out as soon as `items` ends. An error from `items` is raised after
+    the items that came before it. Closing this generator closes `items`. With `shows`, a
+    batch none of whose items changes what the page shows (say, a chunk with only the role)
+    does not hold back the next batch: the first token goes out the moment it comes.
     """
-    iterator = aiter(items)
-    pending: asyncio.Future[T] | None = None
-    batch: list[T] = []
+    buffer: list[T] = []
+    arrived = asyncio.Event()
+    ended: list[Exception | None] = []  # [None] once `items` is done, [error] if it failed
+
+    async def read_ahead() -> None:
+        try:
+            async for item in items:
+                buffer.append(item)
+                arrived.set()
+        except Exception as error:
+            ended.append(error)
+        else:
+            ended.append(None)
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        arrived.set()
+
+    reader = asyncio.create_task(read_ahead())
     last = float("-inf")
+    _Streaming.count += 1
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            wait = max(0.0, last + interval - time.monotonic()) if batch else None
-            done, _ = await asyncio.wait({pending}, timeout=wait)
-            if done:
-                try:
-                    batch.append(pending.result())
-                except StopAsyncIteration:
-                    break
-                finally:
-                    pending = None
-                if time.monotonic() - last < interval:
-                    continue
-            yield batch
-            batch, last = [], time.monotonic()
-        if batch:
-            yield batch
+            await arrived.wait()
+            gap = max(interval, _Streaming.count / shared_per_second) if shared_per_second else interval
+            wait = last + gap - time.monotonic()
+            if wait > 0 and not ended:
+                await asyncio.wait({reader}, timeout=wait)  # company for the batch, unless the stream ends
+            arrived.clear()
+            batch = buffer[:]
+            buffer.clear()
+            if batch:
+                yield batch
+                if shows is None or any(map(shows, batch)):
+                    last = time.monotonic()
+            if ended and not buffer:
+                if ended[0] is not None:
+                    raise ended[0]
+                return
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with suppress(BaseException):
-                await pending
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        _Streaming.count -= 1
+        if not reader.done():
+            reader.cancel()
+        with suppress(BaseException):
+            await reader

@@ -62,13 +62,18 @@ class DebugReport:
             self.rows.append(table_row(record))
             self.stats.add(record)
 
-    def timeline(self) -> dict[str, Any]:
-        """Points (chunk index, ms since request, gap before it) in the column/row
-        shape Gradio's native plots take, so no DataFrame is built per update."""
+    def latest(self, n: int) -> tuple[list[list[Any]], dict[str, Any]]:
+        """The newest `n` rows and their timeline points, as copies that later chunks leave alone."""
+        rows = self.rows[-n:]
+        return rows, self.timeline(rows)
+
+    def timeline(self, rows: list[list[Any]] | None = None) -> dict[str, Any]:
+        """Points (chunk index, ms since request, gap before it) of `rows` (default: all) in the
+        column/row shape Gradio's native plots take, so no DataFrame is built per update."""
         columns = [TIMELINE_X, TIMELINE_Y, TIMELINE_GAP]
         return {
             "columns": columns,
-            "data": [row[:3] for row in self.rows],
+            "data": [row[:3] for row in (self.rows if rows is None else rows)],
             "datatypes": dict.fromkeys(columns, "quantitative"),
             "mark": "point",
         }

@@ -125,7 +125,9 @@ def test_stats_tokens_per_second_uses_reported_usage_over_generation_time():
 
 def test_paced_keeps_every_item_and_groups_bursts():
     async def burst():
-        for i in range(50):
+        yield 0
+        await asyncio.sleep(0.01)
+        for i in range(1, 50):
             yield i
 
     async def run():
@@ -139,6 +141,7 @@ def test_paced_keeps_every_item_and_groups_bursts():
 def test_paced_flushes_a_waiting_item_when_the_stream_stalls():
     async def stalling():
         yield 1
+        await asyncio.sleep(0.001)
         yield 2  # arrives within the interval: waits for company
         await asyncio.sleep(30)
         yield 3
@@ -150,3 +153,73 @@ def test_paced_flushes_a_waiting_item_when_the_stream_stalls():
         return first, second
 
     assert asyncio.run(run()) == ([1], [2])
+
+
+def test_paced_gives_a_slow_page_fewer_bigger_batches():
+    """A page that takes 50 ms per update while chunks come every 5 ms gets every chunk,
+    in about a tenth as many updates: it never falls behind the stream."""
+    async def steady():
+        for i in range(100):
+            await asyncio.sleep(0.005)
+            yield i
+
+    async def run():
+        batches = []
+        async for batch in paced(steady(), interval=0):
+            batches.append(batch)
+            await asyncio.sleep(0.05)  # the page is busy
+        return batches
+
+    batches = asyncio.run(run())
+    assert [i for batch in batches for i in batch] == list(range(100))
+    assert len(batches) < 40
+
+
+def test_paced_raises_the_streams_error_after_the_items_before_it():
+    async def failing():
+        yield 1
+        yield 2
+        raise ConnectionError("dropped")
+
+    async def run():
+        seen = []
+        with pytest.raises(ConnectionError, match="dropped"):
+            async for batch in paced(failing(), interval=0.05):
+                seen.extend(batch)
+        return seen
+
+    assert asyncio.run(run()) == [1, 2]
+
+
+def test_paced_shares_the_update_budget_among_streams_at_once():
+    """40 streams at once with a budget of 200 updates a second: each gets about 5 a second
+    (not 100), and every item still arrives."""
+    async def steady():
+        for i in range(50):
+            await asyncio.sleep(0.01)
+            yield i
+
+    async def one(shared):
+        return [batch async for batch in paced(steady(), interval=0, shared_per_second=shared)]
+
+    async def run(shared):
+        return await asyncio.gather(*(one(shared) for _ in range(40)))
+
+    shared, alone = asyncio.run(run(200)), asyncio.run(run(None))
+    assert all([i for batch in batches for i in batch] == list(range(50)) for batches in shared)
+    assert max(len(batches) for batches in shared) < 15
+    assert min(len(batches) for batches in alone) > 30
+
+
+def test_paced_sends_the_first_text_at_once_after_a_role_only_chunk():
+    """A chunk that shows nothing (the role) must not make the first token wait a frame."""
+    async def role_then_text():
+        for item in ["", "a", "b"]:
+            yield item
+            await asyncio.sleep(0.01)
+
+    async def run(shows):
+        return [batch async for batch in paced(role_then_text(), interval=30, shows=shows)]
+
+    assert asyncio.run(run(None)) == [[""], ["a", "b"]]  # "a" waited for the frame after ""
+    assert asyncio.run(run(bool)) == [[""], ["a"], ["b"]]

@@ -56,13 +56,30 @@ def test_at_a_slow_rate_every_chunk_is_its_own_page_update(app_url, server):
     assert growing == ["".join(tokens[: i + 1]) for i in range(len(tokens))]
 
 
-def test_the_debug_table_grows_while_the_answer_streams(app_url, server):
-    server.scenario = Scenario(tokens=numbered_tokens(30), rate=50)
+def test_the_debug_table_is_redrawn_while_the_answer_streams_and_ends_whole(app_url, server):
+    server.scenario = Scenario(tokens=numbered_tokens(50), rate=50)  # one second: redrawn at least once
     outputs = chat(app_url, "hi")
-    sizes = [len(table_texts(out[2])) for out in outputs if not isinstance(out[2], dict) or "data" in out[2]]
-    assert len(set(sizes)) >= 20
+    sizes = [len(table_texts(out[2])) for out in outputs]
+    assert 1 <= sizes[0] < sizes[-1] and len(set(sizes[:-1])) >= 2  # redrawn while streaming, not just at the end
     assert sizes == sorted(sizes)
+    assert "".join(table_texts(outputs[-1][2])) == "".join(numbered_tokens(50))
     assert any("● Streaming" in out[1] for out in outputs)
+    counts = [int(out[1].split("| ")[-5].split()[0]) for out in outputs if "● Streaming" in out[1]]
+    assert len(set(counts)) >= 20  # the summary's chunk count follows every update
+
+
+def test_a_long_answer_streams_with_the_latest_rows_and_ends_with_all(app_url, server):
+    tokens = numbered_tokens(600)
+    server.scenario = Scenario(tokens=tokens, rate=600)
+    outputs = chat(app_url, "long")
+    streaming = [out for out in outputs if "● Streaming" in out[1]]
+    windows = {len(table_texts(out[2])) for out in streaming}
+    assert max(windows) == 200  # STREAMING_ROWS
+    assert any("the table shows the latest 200 chunks" in out[1] for out in streaming)
+    final_rows = table_texts(outputs[-1][2])
+    assert [t for t in final_rows if t] == tokens
+    assert len(outputs[-1][3]["data"]) == len(final_rows)
+    assert "latest 200" not in outputs[-1][1] and "✓ Complete" in outputs[-1][1]
 
 
 def test_history_and_system_prompt_reach_the_model(app_url, server):

@@ -18,6 +18,7 @@ from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_er
 from llm.backend import Backend
 from llm.context import fit_for_model
 from llm.limits import Limits, check_text
+from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -90,7 +91,7 @@ def chat_tab(
             fill_height=True,
             analytics_enabled=False,
         )
-    chat_ui.textbox.stop(mark_stopped, [debug.summary], [debug.summary], queue=False, api_visibility="undocumented")
+    chat_ui.textbox.stop(mark_stopped, **debug.on_stop, queue=False, api_visibility="undocumented")
     return chat_ui
 
 
@@ -108,7 +109,7 @@ async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, s
     debug_updates = DebugUpdates(report, acc)
     try:
         # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
-        async with aclosing(paced(aaccumulate(model.astream(fitted.messages), acc), FRAME_SECONDS)) as updates:
+        async with aclosing(paced(aaccumulate(model.astream(fitted.messages), acc), FRAME_SECONDS, shows=shows_text)) as updates:
             async for _ in updates:
                 report.update(acc.records)
                 yield shown(acc, notes), *debug_updates.streaming()

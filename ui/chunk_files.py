@@ -20,6 +20,7 @@ from gradio.processing_utils import save_bytes_to_cache
 from llm import Accumulator, aaccumulate
 from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log
 from llm.messages import transcript
+from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -80,7 +81,8 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         report.notes = [f"Replay of `{name}` at {speed_name}: the times are the replay's"
                         + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's.")]
         updates = DebugUpdates(report, acc)
-        async with aclosing(paced(aaccumulate(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS)) as steps:
+        async with aclosing(paced(aaccumulate(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS,
+                                   shows=shows_text)) as steps:
             async for _ in steps:
                 report.update(acc.records)
                 yield [*history, *inert(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
@@ -88,10 +90,10 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         yield ([*history, *inert(shown(acc, [header], done=True))], f"✓ Replayed {len(logged)} chunks of `{name}`.",
                *updates.final(f"{COMPLETE} (replay)", acc.text))
 
-    def mark_replay_stopped(note: str, summary: str) -> tuple[str, str]:
+    def mark_replay_stopped(note: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:
         if not note.startswith(STREAMING):
-            return gr.skip(), gr.skip()
-        return REPLAY_STOPPED, mark_stopped(summary)
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return REPLAY_STOPPED, *mark_stopped(summary, acc)
 
     # The history comes from ChatInterface's own state, not from the visitor: the API takes none.
     export.click(export_files, [debug.latest, chat.chatbot_state], [files, status], api_name="export_chunks")
@@ -104,7 +106,7 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
                     "queue": False}
     done = replaying.then(**keep_in_chat)
     stopped = stop.click(None, cancels=[replaying], queue=False, api_visibility="undocumented").then(
-        mark_replay_stopped, [status, debug.summary], [status, debug.summary], queue=False,
+        mark_replay_stopped, [status, *debug.on_stop["inputs"]], [status, *debug.on_stop["outputs"]], queue=False,
         api_visibility="undocumented").then(**keep_in_chat)
     return [done, stopped]
 

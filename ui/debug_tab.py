@@ -38,6 +38,11 @@ class DebugTab:
     def outputs(self) -> list[gr.components.Component]:
         return [self.summary, self.table, self.timeline, self.latest]
 
+    @property
+    def on_stop(self) -> dict[str, list[gr.components.Component]]:
+        """Inputs and outputs for `debug_updates.mark_stopped`."""
+        return {"inputs": [self.summary, self.latest], "outputs": [self.summary, self.table, self.timeline]}
+
     @staticmethod
     def unchanged() -> tuple[Any, ...]:
         """What an answer function yields for the Debug outputs when there is no answer to show."""

@@ -18,6 +18,7 @@ from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_er
 from llm.backend import Backend
 from llm.limits import Limits
 from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
+from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -149,7 +150,7 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
                   concurrency_limit=max_concurrency(defaults))
     # Cancel first, then mark: with both on one listener, the page never showed the mark.
     stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
-        _mark_json_stopped, [status, debug.summary], [status, debug.summary], queue=False,
+        _mark_json_stopped, [status, *debug.on_stop["inputs"]], [status, *debug.on_stop["outputs"]], queue=False,
         api_visibility="undocumented")
 
 
@@ -163,7 +164,7 @@ async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int,
     stream = bound.astream(json_messages(request, answer.schema))
     try:
         # aclosing: Stop closes this generator, which closes the stream and the request upstream.
-        async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS)) as updates:
+        async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS, shows=shows_text)) as updates:
             async for _ in updates:
                 answer.update(acc.records)
                 report.update(acc.records)
@@ -181,7 +182,7 @@ async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int,
     yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text)
 
 
-def _mark_json_stopped(status: str, summary: str) -> tuple[str, str]:
+def _mark_json_stopped(status: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:
     if not status.startswith(STREAMING):
-        return gr.skip(), gr.skip()
-    return JSON_STOPPED, mark_stopped(summary)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return JSON_STOPPED, *mark_stopped(summary, acc)
