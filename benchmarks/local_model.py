@@ -60,7 +60,8 @@ def rate(ms: list[float]) -> float:
 def through_app(url: str, max_tokens: int) -> float:
     job = Client(url, verbose=False).submit(PROMPT, "", 0.7, max_tokens, api_name="/chat")
     job.result(timeout=300)
-    rows = job.outputs()[-1][2]
+    table = job.outputs()[-1][2]
+    rows = table["data"] if isinstance(table, dict) else table
     return rate([row[1] for row in rows if json.loads(row[3])])
 
 
@@ -85,30 +86,28 @@ def stop_ms(url: str, settings: Settings) -> float:
     return (time.monotonic() - cancelled) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--native-python", help="an interpreter whose llama-cpp-python was built natively")
-    args = parser.parse_args()
+SIDES = {"raw": "raw llama-cpp-python (portable build)", "native": "raw llama-cpp-python (native build)",
+         "app": "app, over /chat (Debug table timings)", "provider": "provider, ChatLocalModel.astream"}
 
-    settings = Settings(provider="local", local_seed=42, temperature=0.7, max_tokens=args.max_tokens)
+
+def measure(rounds: int, max_tokens: int, native_python: str | None = None) -> tuple[dict[str, list[float]], list[float]]:
+    """Tokens/s per side (keys of SIDES) over `rounds` alternating rounds, and Stop times in ms."""
+    settings = Settings(provider="local", local_seed=42, temperature=0.7, max_tokens=max_tokens)
     model_path = resolve_model_path(settings)
     demo, url = launch(settings)
     loop = asyncio.new_event_loop()
     runtime_for(settings).wait_ready()
-    workers = {"raw llama-cpp-python (portable build)": RawWorker(sys.executable, model_path, args.max_tokens)}
-    if args.native_python:
-        workers["raw llama-cpp-python (native build)"] = RawWorker(args.native_python, model_path, args.max_tokens)
-    sides = {**workers,
-             "app, over /chat (Debug table timings)": lambda: through_app(url, args.max_tokens),
-             "provider, ChatLocalModel.astream": lambda: through_provider(settings, args.max_tokens, loop)}
+    workers = {"raw": RawWorker(sys.executable, model_path, max_tokens)}
+    if native_python:
+        workers["native"] = RawWorker(native_python, model_path, max_tokens)
+    sides = {**workers, "app": lambda: through_app(url, max_tokens),
+             "provider": lambda: through_provider(settings, max_tokens, loop)}
     results: dict[str, list[float]] = {name: [] for name in sides}
     stops: list[float] = []
     try:
         for run in sides.values():  # warm-up, not counted
             run()
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, run in sides.items():
                 results[name].append(run())
             stops.append(stop_ms(url, settings))
@@ -116,13 +115,29 @@ def main() -> None:
         for worker in workers.values():
             worker.close()
         demo.close()
+        loop.close()
+    return results, stops
 
-    raw = statistics.median(results["raw llama-cpp-python (portable build)"])
+
+def compare(rounds: int, max_tokens: int) -> dict[str, float]:
+    """Median tokens/s of raw, app and provider (for benchmarks.run)."""
+    results, _ = measure(rounds, max_tokens)
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--native-python", help="an interpreter whose llama-cpp-python was built natively")
+    args = parser.parse_args()
+    results, stops = measure(args.rounds, args.max_tokens, args.native_python)
+    raw = statistics.median(results["raw"])
     print(f"{args.rounds} rounds, {args.max_tokens} max tokens, {default_threads()} generating thread(s); tokens/s:")
     print(f"  {'':40s} {'median':>7s} {'min':>6s} {'max':>6s}  median vs raw portable")
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"  {name:40s} {median:7.1f} {min(values):6.1f} {max(values):6.1f}  {median / raw:.3f}x")
+        print(f"  {SIDES[name]:40s} {median:7.1f} {min(values):6.1f} {max(values):6.1f}  {median / raw:.3f}x")
     print(f"Stop → model free for the next request: median {statistics.median(stops):.0f} ms, "
           f"max {max(stops):.0f} ms over {len(stops)}")
 

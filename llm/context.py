@@ -82,6 +82,11 @@ def fit_messages(messages: list[BaseMessage], count: TokenCounter, window: int, 
     return Fitted(kept, count(kept), window, len(left_out), turns)
 
 
+def has_window(model: object) -> bool:
+    """Whether the model says how large its context window is (the bundled model does)."""
+    return bool(getattr(model, "context_window", None))
+
+
 def fit_for_model(model: object, messages: list[BaseMessage], max_tokens: int) -> Fitted:
     """`fit_messages` with the model's own window and token count; unchanged where the model
     does not say how large its window is (remote servers answer an overflow themselves)."""

@@ -119,6 +119,8 @@ class FakeOpenAIServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # a hundred users connect at once: the default backlog of 5 drops their SYNs
+
     def handle_error(self, request, client_address) -> None:
         """A client hanging up on a kept-alive connection is normal; anything else is printed."""
         import sys

@@ -16,7 +16,7 @@ import gradio as gr
 
 from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, to_messages
 from llm.backend import Backend
-from llm.context import fit_for_model
+from llm.context import fit_for_model, has_window
 from llm.limits import Limits, check_text
 from llm.accumulator import shows_text
 from llm.pacing import paced
@@ -98,8 +98,10 @@ def chat_tab(
 async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, secrets: tuple):
     """The streaming half of `chat`: fit the context, stream through the one loop, say what went wrong."""
     acc, report = Accumulator(), DebugReport()
-    try:  # the local model's window is small: leave out the oldest turns rather than fail
-        fitted = await asyncio.to_thread(fit_for_model, model, messages, max_tokens)
+    try:  # the local model's window is small: leave out the oldest turns rather than fail. Counting
+        # tokens takes a while, so in a thread; a model with no window skips the hop (and its queue).
+        fitted = (await asyncio.to_thread(fit_for_model, model, messages, max_tokens) if has_window(model)
+                  else fit_for_model(model, messages, max_tokens))
     except Exception as error:
         yield note(readable_error(error, *secrets)), *debug.unchanged()
         return

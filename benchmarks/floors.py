@@ -1,0 +1,59 @@
+"""The two reference apps the benchmark measures this app against.
+
+- **Gradio floor**: a bare `gr.ChatInterface` whose function yields the same growing text at
+  the same pace, with no model and no HTTP: the least any Gradio streaming chat costs.
+- **LangChain floor**: a bare async `gr.ChatInterface` over `ChatOpenAI.astream`, yielding the
+  running text, with no concurrency limit: the least any Gradio + LangChain streaming chat costs.
+
+    python -m benchmarks.floors langchain --port 7870 --base-url http://127.0.0.1:8001/v1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import gradio as gr
+
+from tests.openai_server import numbered_tokens
+
+
+def gradio_floor(tokens: int, rate: float) -> gr.ChatInterface:
+    async def chat(message: str, history: list):
+        text = ""
+        for token in numbered_tokens(tokens):
+            await asyncio.sleep(1 / rate if rate else 0)
+            text += token
+            yield text
+
+    return gr.ChatInterface(chat, api_name="chat", concurrency_limit=None, analytics_enabled=False)
+
+
+def langchain_floor(base_url: str) -> gr.ChatInterface:
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(base_url=base_url, api_key="benchmark", model="fake")
+
+    async def chat(message: str, history: list):
+        text = ""
+        async for chunk in model.astream(message):
+            text += chunk.text
+            yield text
+
+    return gr.ChatInterface(chat, api_name="chat", concurrency_limit=None, analytics_enabled=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["gradio", "langchain"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--base-url", default="", help="the scripted server (LangChain floor)")
+    parser.add_argument("--tokens", type=int, default=100, help="what the Gradio floor yields")
+    parser.add_argument("--rate", type=float, default=50.0)
+    args = parser.parse_args()
+    demo = gradio_floor(args.tokens, args.rate) if args.kind == "gradio" else langchain_floor(args.base_url)
+    demo.queue().launch(server_name="127.0.0.1", server_port=args.port, quiet=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""A light load generator: many users on one Gradio app, over the queue API the page itself uses.
+
+Each user is one session: `POST /gradio_api/queue/join`, then the Server-Sent Events of
+`GET /gradio_api/queue/data`. Streaming updates arrive as diffs; the client never applies
+them (that is the browser's CPU, not the server's). It notes when the first token shows
+up and keeps the final message, which Gradio sends whole. One asyncio loop, one process:
+on 2 cores a thread per gradio_client costs more CPU than the app it measures.
+
+    >>> import asyncio
+    >>> from benchmarks.load import Endpoint, run_users
+    >>> chat = Endpoint.find("http://127.0.0.1:7860/", "chat")          # doctest: +SKIP
+    >>> users = asyncio.run(run_users(chat, ["hi"] * 10, first="w0"))   # doctest: +SKIP
+    >>> users[0].outputs[0]                                              # doctest: +SKIP
+    'w0 w1 w2 …'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where to send one named API event, and how its inputs are laid out."""
+
+    url: str  # the app's root, ending in "/"
+    fn_index: int
+    states: tuple[int, ...]  # input positions the page fills from session state; the API sends null
+
+    @classmethod
+    def find(cls, url: str, api_name: str) -> Endpoint:
+        config = httpx.get(url + "config", timeout=30).json()
+        kinds = {c["id"]: c["type"] for c in config["components"]}
+        for dep in config["dependencies"]:
+            if dep.get("api_name") == api_name:
+                states = tuple(i for i, c in enumerate(dep["inputs"]) if kinds[c] == "state")
+                return cls(url, dep["id"], states)
+        raise LookupError(f"{url} has no API named {api_name!r}")
+
+    def data(self, values: Sequence[Any]) -> list[Any]:
+        data = list(values)
+        for i in self.states:
+            data.insert(i, None)
+        return data
+
+
+@dataclass
+class User:
+    """One user's request: when it went in, when the first token came back, and the last outputs."""
+
+    submitted: float = 0.0
+    first_token: float | None = None
+    finished: float | None = None
+    updates: int = 0
+    outputs: list[Any] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ttft(self) -> float:
+        return (self.first_token or float("inf")) - self.submitted
+
+
+async def one_user(
+    client: httpx.AsyncClient, endpoint: Endpoint, inputs: Sequence[Any], first: str, session: str | None = None
+) -> User:
+    """Submit once in `session` (default: a new one) and read its events until the answer completes."""
+    user, session = User(), session or uuid.uuid4().hex
+    marker = json.dumps(first)[1:-1]  # how the first token's text looks inside the JSON of an update
+    body = {"data": endpoint.data(inputs), "fn_index": endpoint.fn_index, "session_hash": session,
+            "event_data": None, "trigger_id": None}
+    user.submitted = time.monotonic()
+    joined = await client.post(endpoint.url + "gradio_api/queue/join", json=body)
+    if joined.status_code != 200:
+        user.error = f"join: HTTP {joined.status_code} {joined.text[:200]}"
+        return user
+    async with client.stream("GET", endpoint.url + "gradio_api/queue/data", params={"session_hash": session}) as events:
+        async with aclosing(events.aiter_lines()) as lines:
+            await _read_events(user, lines, marker)
+    if user.finished is None and user.error is None:
+        user.error = "the event stream ended before the answer completed"
+    return user
+
+
+async def _read_events(user: User, lines: AsyncIterator[str], marker: str) -> None:
+    """Note the first update that shows `marker` and keep the completed event's outputs."""
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue
+        if '"process_generating"' in line:
+            user.updates += 1
+            if user.first_token is None and marker in line:
+                user.first_token = time.monotonic()
+        elif '"process_completed"' in line:
+            user.finished = time.monotonic()
+            message = json.loads(line[5:])
+            if not message.get("success"):
+                user.error = str(message.get("output"))[:300]
+            user.outputs = (message.get("output") or {}).get("data") or []
+            if user.first_token is None and marker in line:
+                user.first_token = user.finished
+            return
+
+
+async def run_users(
+    endpoint: Endpoint, messages: Sequence[Sequence[Any]], first: str, local_address: str | None = None
+) -> list[User]:
+    """All users at once, one per item of `messages` (each the endpoint's inputs), from
+    `local_address` if given (a loopback address such as 127.0.1.1: a different client to a proxy)."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    transport = httpx.AsyncHTTPTransport(limits=limits, local_address=local_address)
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0)) as client:
+        return list(await asyncio.gather(*(one_user(client, endpoint, m, first) for m in messages)))
+
+
+async def run_sessions(endpoint: Endpoint, sessions: int, chats: int, inputs: Sequence[Any], first: str) -> list[User]:
+    """`sessions` visitors at once, each sending `chats` messages one after another (a conversation)."""
+    async def conversation(client: httpx.AsyncClient) -> list[User]:
+        session = uuid.uuid4().hex
+        return [await one_user(client, endpoint, inputs, first, session) for _ in range(chats)]
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:
+        return [u for users in await asyncio.gather(*(conversation(client) for _ in range(sessions))) for u in users]
+
+
+@dataclass
+class Summary:
+    """What a run of many users comes to."""
+
+    users: int
+    wall_s: float
+    ttft_p50_s: float
+    ttft_p95_s: float
+    errors: int
+
+    @classmethod
+    def of(cls, users: list[User]) -> Summary:
+        ttfts = sorted(u.ttft for u in users)
+        done = [u.finished for u in users if u.finished is not None]
+        wall = (max(done) - min(u.submitted for u in users)) if done else float("inf")
+        return cls(len(users), wall, percentile(ttfts, 50), percentile(ttfts, 95), sum(u.error is not None for u in users))
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p95 of 10 values is the 10th): no interpolation between users."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

@@ -1,0 +1,77 @@
+"""The benchmark: what the app adds on top of the model, from one user to a hundred.
+
+    python -m benchmarks.run                 # about 6 minutes on 2 cores; prints a table
+    python -m benchmarks.run --smoke         # tiny sizes, a few seconds: checks it still runs
+
+Everything talks to the scripted OpenAI-compatible server (tests/openai_server.py) in its
+own process, at fixed rates, and is reported as ratios to a floor measured in the same run:
+the raw model (`ChatOpenAI.astream` directly), the LangChain floor and the Gradio floor
+(benchmarks/floors.py). Users are driven by benchmarks/load.py (one asyncio process over
+Gradio's queue API); its CPU time is reported beside the app's. Results go to the JSON file
+named by --out, and the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+from benchmarks import measures
+from benchmarks.figures import Figure, table
+
+FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
+        "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3}
+SMOKE = {"rounds": 1, "users": [3], "user_rounds": 1, "long": [200, 400], "chats": (2, 3, 4),
+         "json_chunks": 600, "local_tokens": 8, "local_rounds": 1}
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    import os
+
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
+            **{name: version(name) for name in ["gradio", "langchain-core", "langchain-openai", "llama_cpp_python"]}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every part still runs")
+    parser.add_argument("--out", default="benchmark-results.json", help="where the JSON results go")
+    parser.add_argument("--skip-local", action="store_true", help="leave out the bundled model (slow to load)")
+    args = parser.parse_args()
+    size = SMOKE if args.smoke else FULL
+    started = time.monotonic()
+    figures: list[Figure] = []
+    steps = [
+        lambda: measures.one_user(size["rounds"], smoke=args.smoke),
+        lambda: measures.many_users(size["users"], size["user_rounds"]),
+        lambda: measures.max_rate(size["long"][-1]),
+        lambda: measures.cpu_per_token(size["long"]),
+        lambda: measures.memory(*size["chats"]),
+        lambda: measures.json_parse(size["json_chunks"]),
+    ]
+    if not args.skip_local:
+        steps.append(lambda: measures.local_model(size["local_tokens"], size["local_rounds"]))
+    for step in steps:
+        for figure in step():
+            figures.append(figure)
+            print(figure.line(), flush=True)
+    measures.LOOP.run_until_complete(measures.LOOP.shutdown_asyncgens())
+    measures.LOOP.close()
+    seconds = time.monotonic() - started
+    print()
+    print(table(figures))
+    print(f"\n{sum(f.ok is True for f in figures)} of {sum(f.ok is not None for f in figures)} goals met, "
+          f"in {seconds / 60:.1f} min on {machine()['cpu']} ({machine()['cores']} cores)")
+    Path(args.out).write_text(json.dumps({"machine": machine(), "seconds": round(seconds, 1), "smoke": args.smoke,
+                                          "figures": [asdict(f) for f in figures]}, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
