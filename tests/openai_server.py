@@ -176,8 +176,12 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0
+                # A fixed rate: piece k goes out k gaps after the start, so a busy machine delays a
+                # piece but never stretches the whole stream (sleeping one gap after each would).
+                due = time.monotonic()
                 for piece in scenario.thinking:
-                    if gap and not self._wait(gap):
+                    due += gap
+                    if gap and not self._wait(due - time.monotonic()):
                         return
                     self._event(_chunk(model, {"content": None, scenario.thinking_field: piece}))
                 for token in scenario.tokens_for(body):
@@ -189,7 +193,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     if scenario.stall_after is not None and sent >= scenario.stall_after:
                         if not self._wait(scenario.stall_seconds):
                             return
-                    if gap and not self._wait(gap):
+                        due = time.monotonic()
+                    due += gap
+                    if gap and not self._wait(due - time.monotonic()):
                         return
                     self._event(_chunk(model, {"content": token}))
                     sent += 1
