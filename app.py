@@ -74,9 +74,18 @@ def build_demo(settings: Settings | None = None, problem: str | None = None) -> 
         debug.render(chat)
         debug.summary.change(None, [debug.summary, answered_by], answered_by, js=ANSWERED_BY_JS, queue=False,
                              api_visibility="undocumented")
+        # Gradio makes a visitor's session (its own copy of this page's config: about 3 ms for these 78
+        # blocks, on the one event loop) at the session's first event. This event makes it when the page
+        # opens, while the visitor reads and types, so the first message's first token does not wait
+        # for it, nor for other visitors'. See README, "Benchmark: one user to a hundred".
+        demo.load(session_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo
+
+
+def session_opened() -> None:
+    """Nothing to do: calling it is what makes Gradio set up the visitor's session."""
 
 
 def launch_options(settings: Settings | None) -> dict[str, Any]:

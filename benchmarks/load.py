@@ -1,7 +1,8 @@
 """A light load generator: many users on one Gradio app, over the queue API the page itself uses.
 
-Each user is one session: `POST /gradio_api/queue/join`, then the Server-Sent Events of
-`GET /gradio_api/queue/data`. Streaming updates arrive as diffs; the client never applies
+Each user is one session: the page opens (its load events, as a browser runs them), then
+`POST /gradio_api/queue/join` and the Server-Sent Events of `GET /gradio_api/queue/data`.
+All users have the page open before the first one sends. Streaming updates arrive as diffs; the client never applies
 them (that is the browser's CPU, not the server's). It notes when the first token shows
 up and keeps the final message, which Gradio sends whole. One asyncio loop, one process:
 on 2 cores a thread per gradio_client costs more CPU than the app it measures.
@@ -36,15 +37,18 @@ class Endpoint:
     url: str  # the app's root, ending in "/"
     fn_index: int
     states: tuple[int, ...]  # input positions the page fills from session state; the API sends null
+    on_load: tuple[int, ...] = ()  # events the page runs on the server when it opens (queue=False)
 
     @classmethod
     def find(cls, url: str, api_name: str) -> Endpoint:
         config = httpx.get(url + "config", timeout=30).json()
         kinds = {c["id"]: c["type"] for c in config["components"]}
+        on_load = tuple(d["id"] for d in config["dependencies"] if d.get("backend_fn") and d.get("queue") is False
+                        and any(t[1] == "load" for t in d["targets"]))
         for dep in config["dependencies"]:
             if dep.get("api_name") == api_name:
                 states = tuple(i for i, c in enumerate(dep["inputs"]) if kinds[c] == "state")
-                return cls(url, dep["id"], states)
+                return cls(url, dep["id"], states, on_load)
         raise LookupError(f"{url} has no API named {api_name!r}")
 
     def data(self, values: Sequence[Any]) -> list[Any]:
@@ -70,11 +74,23 @@ class User:
         return (self.first_token or float("inf")) - self.submitted
 
 
+async def open_page(client: httpx.AsyncClient, endpoint: Endpoint) -> str:
+    """What a browser does on opening the page before anyone types: a new session, and the page's
+    load events that run on the server. Returns the session."""
+    session = uuid.uuid4().hex
+    for fn_index in endpoint.on_load:
+        opened = await client.post(endpoint.url + "gradio_api/run/predict", json={
+            "data": [], "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+        opened.raise_for_status()
+    return session
+
+
 async def one_user(
     client: httpx.AsyncClient, endpoint: Endpoint, inputs: Sequence[Any], first: str, session: str | None = None
 ) -> User:
     """Submit once in `session` (default: a new one) and read its events until the answer completes."""
-    user, session = User(), session or uuid.uuid4().hex
+    user = User()
+    session = session or await open_page(client, endpoint)
     marker = json.dumps(first)[1:-1]  # how the first token's text looks inside the JSON of an update
     body = {"data": endpoint.data(inputs), "fn_index": endpoint.fn_index, "session_hash": session,
             "event_data": None, "trigger_id": None}
@@ -119,13 +135,15 @@ async def run_users(
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     transport = httpx.AsyncHTTPTransport(limits=limits, local_address=local_address)
     async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0)) as client:
-        return list(await asyncio.gather(*(one_user(client, endpoint, m, first) for m in messages)))
+        # Everyone has the page open, then everyone sends at once.
+        sessions = await asyncio.gather(*(open_page(client, endpoint) for _ in messages))
+        return list(await asyncio.gather(*(one_user(client, endpoint, m, first, s) for m, s in zip(messages, sessions))))
 
 
 async def run_sessions(endpoint: Endpoint, sessions: int, chats: int, inputs: Sequence[Any], first: str) -> list[User]:
     """`sessions` visitors at once, each sending `chats` messages one after another (a conversation)."""
     async def conversation(client: httpx.AsyncClient) -> list[User]:
-        session = uuid.uuid4().hex
+        session = await open_page(client, endpoint)
         return [await one_user(client, endpoint, inputs, first, session) for _ in range(chats)]
 
     async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:

@@ -207,3 +207,17 @@ def test_an_empty_message_gets_a_clear_note(app_url, server):
     outputs = chat(app_url, "   ")
     assert outputs[-1][0]["content"] == "Type a message first."
     assert server.requests == []
+
+
+def test_opening_the_page_sets_up_the_session_before_the_first_message(app_url, server):
+    """The page's load event (what a browser runs on opening) is answered, and the message after it
+    in the same session streams as usual."""
+    import asyncio
+
+    from benchmarks.load import Endpoint, run_users
+
+    chat_api = Endpoint.find(app_url, "chat")
+    assert chat_api.on_load  # app.py's session_opened
+    server.scenario = Scenario(tokens=numbered_tokens(5))
+    user = asyncio.run(run_users(chat_api, [["hi", "", 0.5, 500, "fake-model", ""]], "w0"))[0]
+    assert user.error is None and user.outputs[0] == "".join(numbered_tokens(5))
