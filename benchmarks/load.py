@@ -132,12 +132,21 @@ async def run_users(
 ) -> list[User]:
     """All users at once, one per item of `messages` (each the endpoint's inputs), from
     `local_address` if given (a loopback address such as 127.0.1.1: a different client to a proxy)."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    transport = httpx.AsyncHTTPTransport(limits=limits, local_address=local_address)
-    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0)) as client:
-        # Everyone has the page open, then everyone sends at once.
-        sessions = await asyncio.gather(*(open_page(client, endpoint) for _ in messages))
-        return list(await asyncio.gather(*(one_user(client, endpoint, m, first, s) for m, s in zip(messages, sessions))))
+    # keepalive_expiry below uvicorn's 5 s: never reuse a connection the server may just have closed.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2.0)
+    # Everyone has the page open, then everyone sends at once.
+    opening = httpx.AsyncHTTPTransport(limits=limits, local_address=local_address)
+    async with httpx.AsyncClient(transport=opening, timeout=httpx.Timeout(60.0)) as opener:
+        sessions = await asyncio.gather(*(open_page(opener, endpoint) for _ in messages))
+
+    async def alone(inputs: Sequence[Any], session: str) -> User:
+        # A pool per user, as each browser has its own: httpcore scans its whole pool on every event,
+        # which for one pool of 200 streams cost the load generator more CPU than the app's work.
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(local_address=local_address, verify=False),
+                                     timeout=httpx.Timeout(600.0)) as client:
+            return await one_user(client, endpoint, inputs, first, session)
+
+    return list(await asyncio.gather(*(alone(m, s) for m, s in zip(messages, sessions))))
 
 
 async def run_sessions(endpoint: Endpoint, sessions: int, chats: int, inputs: Sequence[Any], first: str) -> list[User]:
@@ -146,7 +155,8 @@ async def run_sessions(endpoint: Endpoint, sessions: int, chats: int, inputs: Se
         session = await open_page(client, endpoint)
         return [await one_user(client, endpoint, inputs, first, session) for _ in range(chats)]
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(600.0)) as client:
+    limits = httpx.Limits(keepalive_expiry=2.0)  # see run_users
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600.0)) as client:
         return [u for users in await asyncio.gather(*(conversation(client) for _ in range(sessions))) for u in users]
 
 

@@ -167,7 +167,8 @@ def memory(sessions: int, chats: int, new_sessions: int) -> list[Figure]:
         before = rss_mb(pid)
         done = LOOP.run_until_complete(run_sessions(endpoint, sessions, chats - 1, app_inputs(), "w0"))
         after = rss_mb(pid)
-        users(endpoint, app_inputs(), new_sessions)
+        for start in range(0, new_sessions, 50):
+            users(endpoint, app_inputs(), min(50, new_sessions - start))
         per_session = (rss_mb(pid) - after) / new_sessions
     exact = sum(answer_of(u) == expected for u in done)
     grown, total = after - before, sessions * chats
