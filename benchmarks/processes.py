@@ -76,10 +76,11 @@ def _answers(url: str) -> bool:
 
 @contextmanager
 def scripted_server(tokens: int, rate: float) -> Iterator[str]:
-    """The scripted OpenAI-compatible server in its own process; yields its base URL."""
+    """The scripted OpenAI-compatible server in its own process, token k at k/rate; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
-    with started(["-m", "tests.openai_server", "--port", str(port), "--tokens", str(tokens), "--rate", str(rate)],
+    with started(["-m", "tests.openai_server", "--port", str(port), "--tokens", str(tokens), "--rate", str(rate),
+                  "--fixed-schedule"],
                  base + "/models"):
         yield base
 

@@ -3,7 +3,7 @@
 No Gradio in here: the page (`app.py`) is one consumer among others.
 """
 
-from .accumulator import Accumulator, aaccumulate, accumulate
+from .accumulator import Accumulator, aaccumulate, accumulate, shows_text
 from .config import ConfigError, Settings
 from .errors import readable_error, redact
 from .messages import to_messages
@@ -20,6 +20,7 @@ __all__ = [
     "StreamStats",
     "aaccumulate",
     "accumulate",
+    "shows_text",
     "build_chat_model",
     "max_concurrency",
     "readable_error",

@@ -38,6 +38,10 @@ class Scenario:
     finish_reason: str = "stop"  # "length" says the answer hit max tokens
     thinking: list[str] = field(default_factory=list)  # sent before the tokens, as a reasoning model does
     thinking_field: str = "reasoning_content"  # or "reasoning" (vLLM, Ollama)
+    # True: piece k goes out k gaps after the start, so a busy machine delays pieces (which then come
+    # in a burst) but never stretches the stream: for benchmarks. False: one gap after each piece,
+    # so pieces never come closer than a gap: for tests that count page updates.
+    fixed_schedule: bool = False
 
     def tokens_for(self, body: dict) -> list[str]:
         if not self.echo:
@@ -176,11 +180,13 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0
-                # A fixed rate: piece k goes out k gaps after the start, so a busy machine delays a
-                # piece but never stretches the whole stream (sleeping one gap after each would).
                 due = time.monotonic()
+
+                def next_due(due: float) -> float:
+                    return due + gap if scenario.fixed_schedule else time.monotonic() + gap
+
                 for piece in scenario.thinking:
-                    due += gap
+                    due = next_due(due)
                     if gap and not self._wait(due - time.monotonic()):
                         return
                     self._event(_chunk(model, {"content": None, scenario.thinking_field: piece}))
@@ -194,7 +200,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         if not self._wait(scenario.stall_seconds):
                             return
                         due = time.monotonic()
-                    due += gap
+                    due = next_due(due)
                     if gap and not self._wait(due - time.monotonic()):
                         return
                     self._event(_chunk(model, {"content": token}))
@@ -276,10 +282,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--thinking", type=int, default=0, help="reasoning deltas before the answer")
     parser.add_argument("--thinking-field", default="reasoning_content", choices=["reasoning_content", "reasoning"])
+    parser.add_argument("--fixed-schedule", action="store_true", help="token k at k/rate (benchmarks)")
     args = parser.parse_args()
     thinking = [f"thought {i}. " for i in range(args.thinking)]
     scenario = Scenario(tokens=numbered_tokens(args.tokens), rate=args.rate, thinking=thinking,
-                        thinking_field=args.thinking_field)
+                        thinking_field=args.thinking_field, fixed_schedule=args.fixed_schedule)
     server = FakeOpenAIServer(scenario, port=args.port)
     print(f"serving {args.tokens} tokens at {args.rate}/s on {server.base_url}", flush=True)
     server._httpd.serve_forever()

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, to_messages
+from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, shows_text, to_messages
 from llm.backend import Backend
 from llm.context import fit_for_model, has_window
 from llm.limits import Limits, check_text
-from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -111,7 +110,8 @@ async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, s
     debug_updates = DebugUpdates(report, acc)
     try:
         # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
-        async with aclosing(paced(aaccumulate(model.astream(fitted.messages), acc), FRAME_SECONDS, shows=shows_text)) as updates:
+        steps = aaccumulate(model.astream(fitted.messages), acc)
+        async with aclosing(paced(steps, FRAME_SECONDS, shows=shows_text)) as updates:
             async for _ in updates:
                 report.update(acc.records)
                 yield shown(acc, notes), *debug_updates.streaming()

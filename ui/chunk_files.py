@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
-from llm import Accumulator, aaccumulate
+from llm import Accumulator, aaccumulate, shows_text
 from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log
 from llm.messages import transcript
-from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 

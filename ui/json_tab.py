@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error
+from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, shows_text
 from llm.backend import Backend
 from llm.limits import Limits
 from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
-from llm.accumulator import shows_text
 from llm.pacing import paced
 from llm.report import DebugReport
 
