@@ -90,7 +90,8 @@ SIDES = {"raw": "raw llama-cpp-python (portable build)", "native": "raw llama-cp
          "app": "app, over /chat (Debug table timings)", "provider": "provider, ChatLocalModel.astream"}
 
 
-def measure(rounds: int, max_tokens: int, native_python: str | None = None) -> tuple[dict[str, list[float]], list[float]]:
+def measure(rounds: int, max_tokens: int, native_python: str | None = None,
+            stops_too: bool = True) -> tuple[dict[str, list[float]], list[float]]:
     """Tokens/s per side (keys of SIDES) over `rounds` alternating rounds, and Stop times in ms."""
     settings = Settings(provider="local", local_seed=42, temperature=0.7, max_tokens=max_tokens)
     model_path = resolve_model_path(settings)
@@ -110,7 +111,8 @@ def measure(rounds: int, max_tokens: int, native_python: str | None = None) -> t
         for _ in range(rounds):
             for name, run in sides.items():
                 results[name].append(run())
-            stops.append(stop_ms(url, settings))
+            if stops_too:
+                stops.append(stop_ms(url, settings))
     finally:
         for worker in workers.values():
             worker.close()
@@ -121,7 +123,7 @@ def measure(rounds: int, max_tokens: int, native_python: str | None = None) -> t
 
 def compare(rounds: int, max_tokens: int) -> dict[str, float]:
     """Median tokens/s of raw, app and provider (for benchmarks.run)."""
-    results, _ = measure(rounds, max_tokens)
+    results, _ = measure(rounds, max_tokens, stops_too=False)  # Stop is tested, and timed by this module
     return {name: statistics.median(values) for name, values in results.items()}
 
 
