@@ -19,6 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, closing, nullcontext
 
 from langchain_core.messages import AIMessageChunk
+from langchain_core.messages.ai import add_ai_message_chunks
 
 from .records import ChunkRecord
 from .thinking import REASONING_KEY, ThinkTags
@@ -28,20 +29,32 @@ Step = tuple[AIMessageChunk, ChunkRecord]
 
 class Accumulator:
     """Adds chunks one at a time; keeps the sum, the chunks and their records, and the
-    thinking apart from the answer (a reasoning field, or `<think>` tags in the content)."""
+    thinking apart from the answer (a reasoning field, or `<think>` tags in the content).
+
+    The sum and the texts are put together when read, not at every chunk: a page reads them once
+    per update, so an answer of n chunks costs time linear in its length, not n copies of it.
+    The sum is langchain-core's own (`add_ai_message_chunks`, what `+` calls), over the chunks
+    not yet in it."""
 
     def __init__(self, started: float | None = None) -> None:
         self.started = time.perf_counter() if started is None else started
         self._previous = self.started
-        self.total: AIMessageChunk | None = None
         self.chunks: list[AIMessageChunk] = []
         self.records: list[ChunkRecord] = []
-        self.thinking = ""
-        self.answer = ""
         self.finished = False  # set by `finish`: the stream ended (not stopped, not failed)
         self._tags = ThinkTags()
+        self._total: AIMessageChunk | None = None
+        self._summed = 0  # chunks already in `_total`
+        self._thinking: list[str] = []
+        self._answer: list[str] = []
 
     def add(self, chunk: AIMessageChunk) -> Step:
+        """Take in a chunk; returns the sum so far and the chunk's record."""
+        record = self.add_record(chunk)
+        return self.total, record
+
+    def add_record(self, chunk: AIMessageChunk) -> ChunkRecord:
+        """Take in a chunk and return its record, without adding up the sum yet."""
         now = time.perf_counter()
         inline_thinking, answer = self._tags.feed(chunk.text)
         record = ChunkRecord.of(
@@ -52,25 +65,50 @@ class Accumulator:
             thinking=(chunk.additional_kwargs or {}).get(REASONING_KEY, "") + inline_thinking,
             answer=answer,
         )
-        self.thinking += record.thinking
-        self.answer += answer
+        self._thinking.append(record.thinking)
+        self._answer.append(answer)
         self._previous = now
-        self.total = chunk if self.total is None else self.total + chunk
         self.chunks.append(chunk)
         self.records.append(record)
-        return self.total, record
+        return record
+
+    @property
+    def total(self) -> AIMessageChunk | None:
+        """`chunks[0] + chunks[1] + ...`: the answer so far as one message (None before any chunk)."""
+        if self._summed < len(self.chunks):
+            new = self.chunks[self._summed:]
+            first, others = (new[0], new[1:]) if self._total is None else (self._total, new)
+            self._total = add_ai_message_chunks(first, *others) if others else first
+            self._summed += len(new)
+        return self._total
 
     @property
     def text(self) -> str:
         """The content so far, as the chunks carried it (with any `<think>` tags)."""
-        return self.total.text if self.total is not None else ""
+        total = self.total
+        return total.text if total is not None else ""
+
+    @property
+    def thinking(self) -> str:
+        return _joined(self._thinking)
+
+    @property
+    def answer(self) -> str:
+        return _joined(self._answer)
 
     def finish(self) -> None:
         """The stream has ended: text held back as a possible tag is text after all."""
         thinking, answer = self._tags.flush()
-        self.thinking += thinking
-        self.answer += answer
+        self._thinking.append(thinking)
+        self._answer.append(answer)
         self.finished = True
+
+
+def _joined(parts: list[str]) -> str:
+    """The parts as one string, kept as the list's only item so the next join starts from it."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
 
 
 def accumulate(
@@ -89,7 +127,23 @@ def accumulate(
 
 def shows_text(step: Step) -> bool:
     """Whether a step adds answer or thinking text (not just a role, metadata or usage)."""
-    return bool(step[1].text or step[1].thinking)
+    return record_shows_text(step[1])
+
+
+async def arecords(
+    chunks: AsyncIterable[AIMessageChunk], acc: Accumulator
+) -> AsyncIterator[ChunkRecord]:
+    """Like `aaccumulate`, but yields each chunk's record and leaves the sum to be read from
+    `acc` when wanted: the page's loop, which reads it once per update."""
+    async with aclosing(chunks) if hasattr(chunks, "aclose") else nullcontext():
+        async for chunk in chunks:
+            yield acc.add_record(chunk)
+    acc.finish()
+
+
+def record_shows_text(record: ChunkRecord) -> bool:
+    """Whether a chunk adds answer or thinking text (not just a role, metadata or usage)."""
+    return bool(record.text or record.thinking)
 
 
 async def aaccumulate(
