@@ -23,41 +23,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema
 from langchain_core.messages import BaseMessage
 
 from .accumulator import Accumulator
-from .errors import ReadableError
 from .messages import to_messages
-from .partial_json import Change, JSONProblem, PartialJSON
+from .partial_json import SAFE_INTEGER, Change, JSONProblem, PartialJSON
 from .records import ChunkRecord
+from .schemas import SchemaError, parse_schema, schema_problem  # noqa: F401  (the first two for the JSON tab)
 
 JSON_SYSTEM_PROMPT = "Answer with one JSON value and nothing else: no prose before or after it, no code fences."
+RESERVED_KEY = "__type__"  # Gradio takes a dict with this key as a component update
+SHOWN_RESERVED_KEY = "__type__ (renamed in this view: Gradio reserves the name)"
 FIELD_HEADERS = ["path", "value so far", "state", "first seen (ms)", "complete (ms)"]
-
-
-class SchemaError(ReadableError):
-    """The schema the user gave is not JSON, or not a JSON Schema."""
-
-
-def parse_schema(schema: str | dict | None) -> dict | None:
-    """The schema as a dict (None for none), or `SchemaError` saying what is wrong with it."""
-    if isinstance(schema, str):
-        if not schema.strip():
-            return None
-        try:
-            schema = json.loads(schema)
-        except json.JSONDecodeError as error:
-            raise SchemaError(f"The schema is not valid JSON: {error}.") from error
-    if not schema:
-        return None
-    if not isinstance(schema, dict):
-        raise SchemaError("The schema must be a JSON object, such as {\"type\": \"object\"}.")
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as error:
-        raise SchemaError(f"The schema is not a valid JSON Schema: {error.message}.") from error
-    return schema
 
 
 def json_messages(request: str, schema: dict | None = None, system_prompt: str | None = None) -> list[BaseMessage]:
@@ -80,17 +57,6 @@ def json_response_format(model: Any, schema: dict | None) -> dict:
     return {"type": "json_object"}
 
 
-def schema_problem(value: Any, schema: dict | None) -> str | None:
-    """Why `value` does not match `schema`, in one sentence; None if it does (or there is none)."""
-    if not schema:
-        return None
-    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
-    if error is None:
-        return None
-    where = "".join(f"/{part}" for part in error.absolute_path) or "the whole value"
-    return f"{error.message} (at {where})"
-
-
 class JSONAnswer:
     """One JSON answer as it streams: the partial object, its fields, and how it ended."""
 
@@ -103,6 +69,17 @@ class JSONAnswer:
     @property
     def value(self) -> Any:
         return self.parser.value
+
+    def view(self) -> Any:
+        """The object as a page may show it: the model's JSON is data, so a top-level `__type__` key
+        (which Gradio reads as a command) is shown renamed, and an integer too large for a browser's
+        numbers is shown as its digits in a string. The object itself (`value`) is unchanged."""
+        value = self.parser.value
+        if self.parser.huge_numbers:
+            value = _digits_for_huge(value)
+        if isinstance(value, dict) and RESERVED_KEY in value:
+            value = {(SHOWN_RESERVED_KEY if key == RESERVED_KEY else key): item for key, item in value.items()}
+        return value
 
     def update(self, records: list[ChunkRecord]) -> list[Change]:
         """Take in the records not seen yet (the accumulator's list only grows); returns the changes."""
@@ -126,6 +103,9 @@ class JSONAnswer:
         if self.schema:
             mismatch = schema_problem(self.value, self.schema)
             note += f" ✗ It does not match the schema: {mismatch}." if mismatch else " It matches the schema ✓."
+        if self.parser.huge_numbers:
+            note += (f" Integers beyond ±2^53 are shown as text in the view (a browser would round them); the raw "
+                     "text has them exactly.")
         return note
 
     def fail(self, reason: str, acc: Accumulator) -> str:
@@ -149,6 +129,17 @@ class JSONAnswer:
         if finish == "length":
             return "✗ The answer reached Max tokens before the JSON was complete: raise Max tokens and ask again."
         return f"✗ {problem} The object shows what had arrived."
+
+
+def _digits_for_huge(value: Any) -> Any:
+    """A copy of `value` with integers beyond SAFE_INTEGER as strings (nesting is at most MAX_DEPTH)."""
+    if isinstance(value, dict):
+        return {key: _digits_for_huge(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_digits_for_huge(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
+        return str(value)
+    return value
 
 
 def _shown(value: Any) -> str:

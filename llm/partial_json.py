@@ -24,9 +24,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import ijson
+
+
+MAX_DEPTH = 100  # objects and arrays nested deeper than this end the answer with a sentence
+SAFE_INTEGER = 2**53  # beyond this a browser's JSON view would show another number
 
 
 class JSONProblem(ValueError):
@@ -85,7 +90,10 @@ class PartialJSON:
         self._root: Any = None
         self._stack: list[_Frame] = []
         self._events: list[tuple[str, Any]] = []
-        self._parser = ijson.basic_parse_coro(_Collect(self._events), use_float=True)
+        # Numbers come as int or Decimal (use_float=True stops at 64-bit integers): a 100-bit
+        # integer is valid JSON and is kept exactly; a Decimal becomes a float.
+        self._parser = ijson.basic_parse_coro(_Collect(self._events))
+        self.huge_numbers = False  # an integer beyond SAFE_INTEGER was seen (see `JSONAnswer.view`)
         self._chars = 0
         # The quote-following layer: are we inside a string, and its raw text not yet decoded.
         self._in_string = self._escape = False
@@ -113,12 +121,14 @@ class PartialJSON:
             self._parser.send(text.encode())
         except ijson.JSONError as error:
             self._apply_events(ms, changes)  # the valid part before the error still counts
-            self.problem = JSONProblem(f"Not valid JSON near character {self._chars + 1}: {_first_line(error)}")
+            self.problem = self.problem or JSONProblem(
+                f"Not valid JSON near character {self._chars + 1}: {_first_line(error)}")
             return changes
         finally:
             self._chars += len(text)
         self._apply_events(ms, changes)
-        self._follow_quotes(text, ms, changes)
+        if self.problem is None:
+            self._follow_quotes(text, ms, changes)
         return changes
 
     def close(self, ms: float | None = None) -> list[Change]:
@@ -145,9 +155,15 @@ class PartialJSON:
 
     def _apply_events(self, ms: float | None, changes: list[Change]) -> None:
         for event, value in self._events:
+            if self.problem is not None:
+                break
             if event == "map_key":
                 self._stack[-1].key = value
             elif event in ("start_map", "start_array"):
+                if len(self._stack) >= MAX_DEPTH:
+                    self.problem = JSONProblem(f"The JSON is nested more than {MAX_DEPTH} levels deep; this app "
+                                               f"follows at most {MAX_DEPTH}, so it stopped there")
+                    break
                 container: dict | list = {} if event == "start_map" else []
                 path = self._place(container, ms, changes, complete=False)
                 self._stack.append(_Frame(container, path))
@@ -156,6 +172,10 @@ class PartialJSON:
             elif event == "string" and self._open is not None:
                 self._close_open_string(value, ms, changes)
             else:
+                if isinstance(value, Decimal):
+                    value = float(value)
+                elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
+                    self.huge_numbers = True
                 self._place(value, ms, changes, complete=True)
         self._events.clear()
 
