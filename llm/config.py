@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import find_dotenv, load_dotenv
 
+from .inert import inert_code
+
 Provider = Literal["openai", "local"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
@@ -57,6 +59,7 @@ class Settings:
     queue_max_size: int | None = None
     app_auth: tuple[tuple[str, str], ...] = ()
     enable_monitoring: bool = False
+    max_sessions: int = 5_000
 
     def __repr__(self) -> str:
         secret = {"openai_api_key", "app_auth"}
@@ -129,14 +132,15 @@ class Settings:
             queue_max_size=_positive(env, "QUEUE_MAX_SIZE", None),
             app_auth=_logins(env.get("APP_AUTH", "")),
             enable_monitoring=env.get("ENABLE_MONITORING", "").lower() in ("1", "true", "yes"),
+            max_sessions=_positive(env, "MAX_SESSIONS", 5_000),
         )
 
     def describe(self) -> str:
         """One line for the page: which backend and model. Never contains a secret."""
         if self.provider == "local":
-            return f"local model `{self.local_model_name}` (llama.cpp on this machine's CPU)"
+            return f"local model {inert_code(self.local_model_name)} (llama.cpp on this machine's CPU)"
         where = public_url(self.openai_base_url) if self.openai_base_url else "api.openai.com"
-        return f"OpenAI-compatible API at `{where}`, model `{self.openai_model}`"
+        return f"OpenAI-compatible API at {inert_code(where)}, model {inert_code(self.openai_model)}"
 
     @property
     def local_model_name(self) -> str:

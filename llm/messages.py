@@ -21,6 +21,8 @@ from typing import Any, Union
 
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
 
+from .inert import restored
+
 Prompt = Union[str, Sequence[Union[BaseMessage, dict[str, Any]]]]
 
 
@@ -75,7 +77,8 @@ def _is_page_note(message: Any) -> bool:
 
 
 def _plain(message: Any) -> Any:
-    """Keep only role and text of a dict message: Gradio adds keys the model must not see."""
+    """Keep only role and text of a dict message: Gradio adds keys the model must not see. The text is
+    as the model wrote it, without what `inert_markdown` added for the page."""
     if not isinstance(message, dict):
         return message
     content = message.get("content")
@@ -85,4 +88,4 @@ def _plain(message: Any) -> Any:
         )
     elif not isinstance(content, str):
         content = "" if content is None else str(content)
-    return {"role": message.get("role", "user"), "content": content}
+    return {"role": message.get("role", "user"), "content": restored(content)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .inert import inert_code
 from .records import ChunkRecord, StreamStats
 
 TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "carried"]
@@ -96,8 +97,8 @@ class DebugReport:
                 "|---|---|---|---|",
                 f"| {_ms(s.first_thinking_ms)} | {_ms(s.first_token_ms)} | {s.thinking_tokens} | {s.output_tokens} |",
             ]
-        if s.model_name:
-            lines += ["", f"Answered by `{s.model_name}`."]
+        if s.model_name:  # the server's word, so shown inert (the page's header line reads it from here)
+            lines += ["", f"Answered by {inert_code(s.model_name)}."]
         lines += [line for note in self.notes for line in ("", note)]
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]
