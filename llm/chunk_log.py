@@ -29,7 +29,9 @@ from pydantic import ValidationError
 from .errors import ReadableError
 from .records import ChunkRecord
 
-MAX_LOG_BYTES = 20 * 1024 * 1024  # a replay holds the whole file in memory
+MAX_LOG_BYTES = 20_000_000  # a replay holds the whole file in memory
+MAX_LOG_CHUNKS = 20_000  # each is a Debug row, and the final update carries every row
+MAX_REPLAY_SECONDS = 600  # the longest a replay may take at the speed chosen
 _CHUNK_ID = ["langchain", "schema", "messages", "AIMessageChunk"]
 
 
@@ -57,7 +59,7 @@ def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
     """The chunks of a log, or `ChunkLogError`. Only `AIMessageChunk` fields are read, validated by
     the message's own model: nothing in the file is imported, called or evaluated."""
     if len(text) > MAX_LOG_BYTES:
-        raise ChunkLogError(f"The file is {len(text) / 1e6:.1f} MB; a chunk log may be at most {MAX_LOG_BYTES / 1e6:.0f} MB.")
+        raise ChunkLogError(_too_large(len(text)))
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -66,6 +68,9 @@ def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
     logged: list[LoggedChunk] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
+            if len(logged) == MAX_LOG_CHUNKS:
+                raise ChunkLogError(f"The file holds more than {MAX_LOG_CHUNKS:,} chunks; a chunk log may hold at most "
+                                    f"{MAX_LOG_CHUNKS:,}.")
             logged.append(_entry(line, number, logged[-1].ms_since_start if logged else 0.0))
     if not logged:
         raise ChunkLogError("The file holds no chunks.")
@@ -77,10 +82,29 @@ def read_chunk_log(path: str | Path) -> list[LoggedChunk]:
     try:
         size = Path(path).stat().st_size
         if size > MAX_LOG_BYTES:
-            raise ChunkLogError(f"The file is {size / 1e6:.1f} MB; a chunk log may be at most {MAX_LOG_BYTES / 1e6:.0f} MB.")
+            raise ChunkLogError(_too_large(size))
         return loads_chunk_log(Path(path).read_bytes())
     except OSError as error:
         raise ChunkLogError("The file could not be read; choose it again.") from error
+
+
+def replay_problem(logged: Sequence[LoggedChunk], speed: float | None) -> str | None:
+    """Why this log cannot be replayed at `speed` (None: at once), in a sentence; None if it can."""
+    seconds = logged[-1].ms_since_start / 1000 / speed if speed and logged else 0.0
+    if seconds <= MAX_REPLAY_SECONDS:
+        return None
+    return (f"At this speed the replay would take {_duration(seconds)}; a replay may take at most "
+            f"{_duration(MAX_REPLAY_SECONDS)}. Choose a faster speed, or at once.")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if secs else f"{minutes} minutes"
+
+
+def _too_large(size: int) -> str:
+    return f"The file is {size:,} bytes; a chunk log may be at most {MAX_LOG_BYTES:,} bytes (20 MB)."
 
 
 def _entry(line: str, number: int, previous_ms: float) -> LoggedChunk:
@@ -101,9 +125,12 @@ def _entry(line: str, number: int, previous_ms: float) -> LoggedChunk:
 
 
 async def areplay(logged: Sequence[LoggedChunk], speed: float | None = 1.0) -> AsyncIterator[AIMessageChunk]:
-    """Yield the chunks at their recorded pace, `speed` times faster; None (or 0) for all at once."""
+    """Yield the chunks at their recorded pace, `speed` times faster; None (or 0) for all at once,
+    which still lets the event loop serve others between chunks."""
     started = time.monotonic()
     for entry in logged:
         if speed:
             await asyncio.sleep(max(0.0, started + entry.ms_since_start / 1000 / speed - time.monotonic()))
+        else:
+            await asyncio.sleep(0)
         yield entry.chunk

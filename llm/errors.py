@@ -4,11 +4,15 @@
     'The model stopped sending for too long (timeout). read timed out'
     >>> "sk-" in readable_error(RuntimeError("bad key sk-FAKE0FAKE0"))
     False
+    >>> redact("Bearer my%20key and my key", " my key\\n")
+    'Bearer [redacted] and [redacted]'
 """
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import quote
 
 _KEY_PATTERN = re.compile(r"(sk|hf|pk|rk)[-_][A-Za-z0-9_\-*]{8,}")
 
@@ -17,12 +21,27 @@ class ReadableError(Exception):
     """An error whose message is already a sentence for the person using the app."""
 
 
+MAX_DETAIL_CHARS = 300  # of a server's error text on the page; the whole of it goes to the log
+
+
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove the given secrets and anything shaped like an API key from `text`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+    """Remove the given secrets, in every form a server might echo them (as sent, stripped, URL- or
+    JSON-escaped), and anything shaped like an API key from `text`."""
+    forms = {form for secret in secrets if isinstance(secret, str) for form in _forms(secret)}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "[redacted]")
     return _KEY_PATTERN.sub("[redacted]", text)
+
+
+def _forms(secret: str) -> list[str]:
+    sent = secret.strip()
+    forms = [secret, sent, quote(sent, safe=""), quote(sent), json.dumps(sent)[1:-1]]
+    return [form for form in forms if len(form) >= 4]  # a shorter one would blank out ordinary text
+
+
+def error_detail(error: BaseException, *secrets: str | None) -> str:
+    """The whole (redacted) detail of an error, for the log: a server's body may hold its traceback."""
+    return redact(_detail(error), *secrets)
 
 
 def readable_error(error: BaseException, *secrets: str | None) -> str:
@@ -51,7 +70,17 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
         kind = "The connection to the model broke."
     else:
         kind = f"Streaming failed ({name})."
+    if isinstance(status, int):
+        detail = _first_sentence(detail)
     return redact(f"{kind} {detail}".strip(), *secrets)
+
+
+def _first_sentence(text: str) -> str:
+    """A server's message up to its first sentence's end: a traceback after it stays in the log."""
+    line = text.strip().split("\n", 1)[0]
+    match = re.search(r"[.!?](\s|$)", line)
+    sentence = line[: match.end()].strip() if match else line
+    return sentence if len(sentence) <= MAX_DETAIL_CHARS else sentence[: MAX_DETAIL_CHARS - 1] + "…"
 
 
 def _detail(error: BaseException) -> str:

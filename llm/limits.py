@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from .messages import sent_part
 
 ROLES = {"user", "assistant", "system"}
+DEFAULT_TOKEN_CAP = 4096  # Max tokens' ceiling (the slider's top) when MAX_OUTPUT_TOKENS is not set
 _SESSIONS_KEPT = 10_000  # the rate limiter forgets the oldest sessions beyond this many
 
 
@@ -153,6 +154,11 @@ class Limits:
                 or check_history(history, self.max_history_chars, message)
                 or self.rate.take(session))
 
+    @property
+    def token_ceiling(self) -> int:
+        """The most Max tokens may be, on the slider and through the API."""
+        return self.max_output_tokens or DEFAULT_TOKEN_CAP
+
     def cap(self, max_tokens: float) -> int:
-        """Max tokens as sent upstream: what was asked, never above MAX_OUTPUT_TOKENS."""
-        return int(min(max_tokens, self.max_output_tokens or math.inf))
+        """Max tokens as sent upstream: what was asked, never above `token_ceiling`."""
+        return int(min(max_tokens, self.token_ceiling))

@@ -162,17 +162,18 @@ class ChatLocalModel(ChatOpenAICompatible):
         """Tokens the prompt takes, by the model's own tokenizer (ChatOpenAI's would need tiktoken's
         downloads), plus a generous allowance for the chat template's markers."""
         self._runtime.wait_ready()
-        count = _token_counter(self._runtime.base_url, self._runtime.api_key)
+        timeout = getattr(self.request_timeout, "read", self.request_timeout)  # LLM_TIMEOUT, as a number
+        count = _token_counter(self._runtime.base_url, self._runtime.api_key, float(timeout or 60.0))
         return sum(count(m.text) + PER_MESSAGE_TOKENS for m in messages) + PER_MESSAGE_TOKENS
 
 
 @lru_cache(maxsize=8)
-def _token_counter(base_url: str, api_key: str):
+def _token_counter(base_url: str, api_key: str, timeout: float):
     client = httpx.Client(base_url=base_url.removesuffix("/v1"), headers={"Authorization": f"Bearer {api_key}"})
 
     @lru_cache(maxsize=4096)  # each turn of a chat asks again about all the earlier ones
     def count(text: str) -> int:
-        response = client.post("/extras/tokenize/count", json={"input": text}, timeout=30)
+        response = client.post("/extras/tokenize/count", json={"input": text}, timeout=timeout)  # LLM_TIMEOUT
         response.raise_for_status()
         return int(response.json()["count"])
 
