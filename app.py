@@ -7,6 +7,7 @@ object grows field by field, and a Debug tab that shows every chunk, with timing
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 from typing import Any
@@ -16,11 +17,13 @@ import gradio as gr
 from llm import Settings
 from llm.backend import Backend
 from llm.config import ConfigError
+from llm.inert import inert_text
 from llm.limits import Limits
 from llm.models import available_models
 from ui.chat_tab import chat_tab
 from ui.debug_tab import DebugTab
 from ui.json_tab import json_tab
+from ui.visitors import guarded_app_kwargs
 
 
 def header(settings: Settings | None, problem: str | None) -> str:
@@ -29,9 +32,9 @@ def header(settings: Settings | None, problem: str | None) -> str:
         "Ask something in **Chat**, or for an object in **JSON**; open **Debug** to see every chunk of the answer.",
     ]
     if settings is not None:
-        lines.append(f"**Backend:** {settings.describe()}")
+        lines.append(f"**Backend:** {settings.describe()}")  # its names are inert code spans
     if problem:
-        lines.append(f"⚠ **Not ready:** {problem}")
+        lines.append(f"⚠ **Not ready:** {inert_text(problem)}")
     if settings is not None and settings.provider == "local":
         lines.append(
             "Running offline. To use OpenAI instead, set `OPENAI_API_KEY` (and optionally `OPENAI_MODEL`) "
@@ -42,9 +45,10 @@ def header(settings: Settings | None, problem: str | None) -> str:
 
 
 # Which model answered last, read by the browser from the Debug summary: no round trip per update.
+# The name there is already an inert code span (`llm.inert.inert_code`), so it stays inert here too.
 ANSWERED_BY_JS = r"""(summary, shown) => {
-  const match = /Answered by `([^`]+)`/.exec(summary || "");
-  return match ? "**Last answer from:** `" + match[1] + "`" : shown;
+  const match = /^Answered by (.+)\.$/m.exec(summary || "");
+  return match ? "**Last answer from:** " + match[1] : shown;
 }"""
 
 
@@ -96,6 +100,9 @@ def launch_options(settings: Settings | None) -> dict[str, Any]:
         "enable_monitoring": settings.enable_monitoring,  # /monitoring shows request counts and latencies
         "show_error": False,  # visitors see our sentences, never Gradio's internal error text
         "max_file_size": "25mb",  # uploads (chunk logs to replay: at most 20 MB) are refused beyond it
+        # Per client address: a throttle on wrong logins, no API description before login, and a fair
+        # share of the MAX_SESSIONS sessions kept (see ui/visitors.py).
+        "app_kwargs": guarded_app_kwargs(settings.max_sessions),
     }
 
 
@@ -116,7 +123,18 @@ def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
 settings, problem = read_settings()
 demo = build_demo(settings, problem)
 
-if __name__ == "__main__":
+def quiet_http_logs() -> None:
+    """Log at INFO, but not the HTTP clients' request lines: they carry full request URLs. openai's
+    client logs as `httpx2`, langchain-openai's and Gradio's as `httpx`."""
     logging.basicConfig(level=logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full request URLs
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    quiet_http_logs()
+    # Gradio, LangChain and pydantic leave about a million objects behind at start-up, which every full
+    # collection of the garbage collector walks again while the event loop waits: 0.1-0.5 s pauses
+    # for everyone once a long answer or replay has made many new objects. Frozen, they are skipped.
+    gc.freeze()
     demo.launch(**launch_kwargs(), **launch_options(settings))

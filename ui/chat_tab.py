@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, shows_text, to_messages
+from llm import Accumulator, Settings, max_concurrency, readable_error, to_messages
+from llm.accumulator import arecords, record_shows_text
 from llm.backend import Backend
 from llm.context import fit_for_model, has_window
+from llm.errors import error_detail
+from llm.inert import inert_markdown, inert_text
 from llm.limits import Limits, check_text
 from llm.pacing import paced
 from llm.report import DebugReport
@@ -72,7 +75,7 @@ def chat_tab(
                 CheckedTextbox(defaults.system_prompt, label="System prompt", lines=2, render=False),
                 CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature",
                               render=False),
-                CheckedSlider(1, limits.max_output_tokens or 4096, value=limits.cap(defaults.default_max_tokens),
+                CheckedSlider(1, limits.token_ceiling, value=limits.cap(defaults.default_max_tokens),
                               step=1, label="Max tokens", render=False),
                 model_picker(configured, model_names),
                 CheckedTextbox("", type="password", label="Your API key (optional)", elem_id="api-key",
@@ -110,37 +113,41 @@ async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, s
     debug_updates = DebugUpdates(report, acc)
     try:
         # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
-        steps = aaccumulate(model.astream(fitted.messages), acc)
-        async with aclosing(paced(steps, FRAME_SECONDS, shows=shows_text)) as updates:
+        steps = arecords(model.astream(fitted.messages), acc)
+        async with aclosing(paced(steps, FRAME_SECONDS, shows=record_shows_text)) as updates:
             async for _ in updates:
                 report.update(acc.records)
                 yield shown(acc, notes), *debug_updates.streaming()
     except Exception as error:
         text = readable_error(error, *secrets)
-        log.warning("stream failed: %s", text)
+        log.warning("stream failed: %s", error_detail(error, *secrets))
         report.update(acc.records)
-        yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {text}")
+        yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {inert_text(text)}")
         return
     report.update(acc.records)
     yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
 
 
 def note(text: str) -> dict:
-    """A message the page shows but the model never sees (see `to_messages`)."""
-    return {"role": "assistant", "content": text, "metadata": {"title": "⚠ Note"}}
+    """A message the page shows but the model never sees (see `to_messages`); its text may quote a
+    visitor's input or a server's error, so it is shown inert."""
+    return {"role": "assistant", "content": inert_text(text), "metadata": {"title": "⚠ Note"}}
 
 
 def shown(acc: Accumulator, notes: list[dict], done: bool = False) -> str | list[dict]:
     """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
-    collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model."""
+    collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
+    The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
+    answer = inert_markdown(acc.answer)
     if not notes and not acc.thinking:
-        return acc.answer
+        return answer
     messages = list(notes)
     if acc.thinking:
         status = "done" if acc.answer or done else "pending"
-        messages.append({"role": "assistant", "content": acc.thinking, "metadata": {"title": "Thinking", "status": status}})
+        messages.append({"role": "assistant", "content": inert_markdown(acc.thinking),
+                         "metadata": {"title": "Thinking", "status": status}})
     if acc.answer or done or not acc.thinking:
-        messages.append({"role": "assistant", "content": acc.answer})
+        messages.append({"role": "assistant", "content": answer})
     return messages
 
 

@@ -1,12 +1,12 @@
 """Export the latest answer's chunk log and the conversation; replay a chunk log into Chat and Debug.
 
-A replay goes through the same loop as a live answer (`aaccumulate` + `paced`),
+A replay goes through the same loop as a live answer (`arecords` + `paced`),
 the same `DebugReport` and the same `shown`, with recorded chunks instead of a model.
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
 import json
 import re
 import time
@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
-from llm import Accumulator, aaccumulate, shows_text
-from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log
+from llm import Accumulator
+from llm.accumulator import arecords, record_shows_text
+from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
+from llm.inert import inert_text
 from llm.messages import transcript
 from llm.pacing import paced
 from llm.report import DebugReport
@@ -69,10 +71,16 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         if not path:
             yield gr.skip(), "⚠ Choose a chunk log first: a .jsonl file from Export or `LLM.save_chunks`.", *debug.unchanged()
             return
-        try:
-            logged = read_chunk_log(path)
+        if not isinstance(speed_name, str) or speed_name not in SPEEDS:
+            yield gr.skip(), f"⚠ Choose a speed: {', '.join(SPEEDS)}.", *debug.unchanged()
+            return
+        try:  # off the event loop: reading and checking up to 20 MB takes a while
+            logged = await asyncio.to_thread(read_chunk_log, path)
         except ChunkLogError as error:
-            yield gr.skip(), f"⚠ {error}", *debug.unchanged()
+            yield gr.skip(), f"⚠ {inert_text(str(error))}", *debug.unchanged()
+            return
+        if too_long := replay_problem(logged, SPEEDS[speed_name]):
+            yield gr.skip(), f"⚠ {too_long}", *debug.unchanged()
             return
         name, acc, report = shown_name(path), Accumulator(), DebugReport()
         header = {"role": "assistant", "content": f"`{name}` at {speed_name}: recorded chunks, no model.",
@@ -80,8 +88,8 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         report.notes = [f"Replay of `{name}` at {speed_name}: the times are the replay's"
                         + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's.")]
         updates = DebugUpdates(report, acc)
-        async with aclosing(paced(aaccumulate(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS,
-                                   shows=shows_text)) as steps:
+        async with aclosing(paced(arecords(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS,
+                                   shows=record_shows_text)) as steps:
             async for _ in steps:
                 report.update(acc.records)
                 yield [*history, *inert(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
@@ -116,12 +124,5 @@ def shown_name(path: str) -> str:
 
 
 def inert(shown_value: str | list[dict]) -> list[dict]:
-    """Replayed messages with the file's text made inert: HTML tags and Markdown images are shown as
-    text, so a hostile file cannot add elements to the page or make it fetch anything."""
-    messages = as_messages(shown_value)
-    return [m if m.get("metadata", {}).get("title") == "▶ Replay" else {**m, "content": _escaped(m["content"])}
-            for m in messages]
-
-
-def _escaped(text: str) -> str:
-    return html.escape(text, quote=False).replace("![", "!\\[")
+    """Replayed messages: `shown` already made the file's text inert (`llm.inert.inert_markdown`)."""
+    return as_messages(shown_value)

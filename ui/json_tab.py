@@ -7,6 +7,7 @@ The chunks go through the same accumulator as the chat, and to the Debug tab.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import aclosing
@@ -14,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, aaccumulate, max_concurrency, readable_error, shows_text
+from llm import Accumulator, Settings, max_concurrency, readable_error
+from llm.accumulator import arecords, record_shows_text
 from llm.backend import Backend
 from llm.limits import Limits
+from llm.errors import error_detail
+from llm.inert import inert_text
 from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
 from llm.pacing import paced
 from llm.report import DebugReport
@@ -95,16 +99,17 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
         try:
             if schema is not None and not isinstance(schema, str):
                 raise SchemaError("The schema must be JSON text.")
-            answer = JSONAnswer(parse_schema(schema or ""))
+            # Off the event loop: a schema is bounded in size, but still the work of a stranger.
+            answer = JSONAnswer(await asyncio.to_thread(parse_schema, schema or ""))
             refusal = problem or limits.refuse(session, request, temperature, max_tokens, what="request")
         except SchemaError as error:
             refusal = str(error)
         if refusal:
-            yield *nothing, f"⚠ {refusal}", *debug.unchanged()
+            yield *nothing, f"⚠ {inert_text(refusal)}", *debug.unchanged()
             return
         with limits.one.answer(session) as busy:
             if busy:
-                yield *nothing, f"⚠ {busy}", *debug.unchanged()
+                yield *nothing, f"⚠ {inert_text(busy)}", *debug.unchanged()
                 return
             async with aclosing(_stream(model, answer, request, limits.cap(max_tokens), float(temperature), debug,
                                         (backend.secret, api_key))) as updates:
@@ -127,7 +132,7 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
                                      interactive=True, show_label=False, elem_id="json-schema")
                 with gr.Accordion("Settings", open=False):
                     temperature = CheckedSlider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
-                    max_tokens = CheckedSlider(1, limits.max_output_tokens or 4096, step=1, label="Max tokens",
+                    max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
                                                value=limits.cap(defaults.default_max_tokens))
                     api_key = CheckedTextbox("", type="password", label="Your API key (optional)", visible=backend.takes_keys,
                                              info="Used for this request only: never stored or shown.")
@@ -163,22 +168,23 @@ async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int,
     stream = bound.astream(json_messages(request, answer.schema))
     try:
         # aclosing: Stop closes this generator, which closes the stream and the request upstream.
-        async with aclosing(paced(aaccumulate(stream, acc), FRAME_SECONDS, shows=shows_text)) as updates:
+        async with aclosing(paced(arecords(stream, acc), FRAME_SECONDS, shows=record_shows_text)) as updates:
             async for _ in updates:
                 answer.update(acc.records)
                 report.update(acc.records)
                 status = f"{STREAMING} {len(answer.parser.fields)} values so far."
-                yield answer.value, acc.text, answer.rows(), status, *debug_updates.streaming()
+                yield answer.view(), acc.text, answer.rows(), status, *debug_updates.streaming()
     except Exception as error:
         text = readable_error(error, *secrets)
-        log.warning("JSON stream failed: %s", text)
+        log.warning("JSON stream failed: %s", error_detail(error, *secrets))
         report.update(acc.records)
         note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
-        yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"✗ {text}")
+        yield answer.view(), acc.text, answer.rows(), inert_text(note), *debug_updates.final(f"✗ {inert_text(text)}")
         return
     report.update(acc.records)
-    note = answer.finish(acc)
-    yield answer.value, acc.text, answer.rows(), note, *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text)
+    note = await asyncio.to_thread(answer.finish, acc)  # the schema check runs in a child process
+    yield (answer.view(), acc.text, answer.rows(), inert_text(note),
+           *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text))
 
 
 def _mark_json_stopped(status: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:

@@ -1,0 +1,237 @@
+"""What one client address may do to a shared app, enforced where Gradio has no option for it:
+
+- **Logins:** after `FREE_LOGIN_FAILURES` wrong passwords in a row, an address waits before its next
+  try, twice as long after each further failure (up to `LONGEST_LOGIN_WAIT`). Other addresses are
+  not slowed: the wait is a refusal (429) at once, not a held connection.
+- **The login page** says nothing about the app: Gradio embeds the API description (endpoint names,
+  labels, defaults such as the system prompt) in every `GET /`, logged in or not; here it is left
+  out until the visitor has logged in.
+- **Sessions:** Gradio keeps a visitor's state (the chat history) in one store for everyone and drops
+  the oldest session when it is full, so one script opening pages could push every real visitor's
+  conversation out. Here, when the store is full, the address holding the most sessions gives up
+  its least recently used one.
+
+Gradio's own `StateHolder` keeps the sessions; `SessionsPerAddress` only adds who owns which. The
+client address is uvicorn's: behind a proxy, uvicorn takes it from X-Forwarded-For only for the
+proxy addresses in FORWARDED_ALLOW_IPS (127.0.0.1 by default).
+
+    >>> throttle = LoginThrottle()
+    >>> [throttle.failed("a", now=0.0) for _ in range(7)]  # seconds to wait after each wrong login
+    [0.0, 0.0, 0.0, 0.0, 0.0, 10.0, 20.0]
+    >>> throttle.wait("a", now=5.0), throttle.wait("b", now=5.0)
+    (15.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import math
+import re
+import time
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+from typing import Any
+
+from gradio.state_holder import StateHolder
+from starlette.middleware import Middleware
+
+FREE_LOGIN_FAILURES = 5
+FIRST_LOGIN_WAIT = 10.0  # seconds, after the first failure beyond the free ones; doubles after each
+LONGEST_LOGIN_WAIT = 300.0
+ADDRESSES_KEPT = 10_000  # failures and sessions are remembered for at most this many addresses
+
+CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
+_API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
+_NO_API_INFO = b'window.gradio_api_info = {"named_endpoints": {}, "unnamed_endpoints": {}};</script>'
+
+
+class LoginThrottle:
+    """Wrong logins per address, and how long that address must wait before its next try."""
+
+    def __init__(self) -> None:
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()  # address: (failures, wait until)
+
+    def wait(self, address: str, now: float | None = None) -> float:
+        """Seconds `address` must still wait before it may try again (0: it may)."""
+        failures, until = self._failures.get(address, (0, 0.0))
+        return max(0.0, until - (time.monotonic() if now is None else now))
+
+    def failed(self, address: str, now: float | None = None) -> float:
+        """Count a wrong login; returns how long the address must now wait."""
+        now = time.monotonic() if now is None else now
+        failures = self._failures.pop(address, (0, 0.0))[0] + 1
+        beyond = failures - FREE_LOGIN_FAILURES
+        wait = min(LONGEST_LOGIN_WAIT, FIRST_LOGIN_WAIT * 2 ** (beyond - 1)) if beyond > 0 else 0.0
+        self._failures[address] = (failures, now + wait)
+        while len(self._failures) > ADDRESSES_KEPT:
+            self._failures.popitem(last=False)
+        return wait
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
+class SessionsPerAddress(StateHolder):
+    """Gradio's session store, holding at most `capacity` sessions. When it is full, a new session
+    drops the least recently used session of the address that holds the most, never another
+    address's first: a script opening pages from one address pushes out only its own, while many
+    people behind one address (a classroom's network, a proxy) keep theirs until they are the
+    largest holder. A new session keeps none of Gradio's per-block config copy (see `__getitem__`)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.fixed_capacity = capacity
+        self._owned: dict[str, OrderedDict[str, None]] = {}  # address: its sessions, least recently used first
+        self._address_of: dict[str, str] = {}
+
+    def set_blocks(self, blocks: Any) -> None:
+        super().set_blocks(blocks)
+        self.capacity = self.fixed_capacity
+
+    def __getitem__(self, session_id: str) -> Any:
+        if session_id in self.session_data:
+            self._touch(session_id)
+            return super().__getitem__(session_id)
+        while len(self.session_data) >= self.capacity:
+            self._drop_one()
+        address = CLIENT_ADDRESS.get()
+        self._owned.setdefault(address, OrderedDict())[session_id] = None
+        self._address_of[session_id] = address
+        state = super().__getitem__(session_id)
+        # Gradio copies every block's config into each new session (about 130 KB for this page) for
+        # deep links only, which this app does not offer; an updated block is added back when needed.
+        state.config_values.clear()
+        return state
+
+    def sessions_of(self, address: str) -> list[str]:
+        return list(self._owned.get(address, ()))
+
+    def _touch(self, session_id: str) -> None:
+        owned = self._owned.get(self._address_of.get(session_id, ""))
+        if owned is not None and session_id in owned:
+            owned.move_to_end(session_id)
+
+    def _claim(self, address: str) -> tuple[int, float]:
+        """Who gives up a session: the most sessions first, then the one least recently used."""
+        owned = self._owned[address]
+        used = self.time_last_used.get(next(iter(owned)))
+        return len(owned), -used.timestamp() if used else 0.0
+
+    def _drop_one(self) -> None:
+        address = max(self._owned, key=self._claim, default=None)
+        if address is None:  # sessions this store did not admit (none, in practice): Gradio's own order
+            oldest = next(iter(self.session_data))
+        else:
+            oldest, _ = self._owned[address].popitem(last=False)
+            if not self._owned[address]:
+                del self._owned[address]
+        self._address_of.pop(oldest, None)
+        self.delete_state(oldest)
+        self.session_data.pop(oldest, None)
+        self.time_last_used.pop(oldest, None)
+
+    @classmethod
+    def install(cls, app: Any, capacity: int) -> SessionsPerAddress:
+        """Put this store in place of the running Gradio app's own (at start-up, before any session)."""
+        holder = cls(capacity)
+        holder.session_data.update(app.state_holder.session_data)
+        app.state_holder = holder
+        holder.set_blocks(app.get_blocks())
+        return holder
+
+
+class VisitorGuard:
+    """ASGI middleware: the client's address for `SessionsPerAddress`, the login throttle, and a
+    login page without the API description."""
+
+    def __init__(self, app: Any, throttle: LoginThrottle) -> None:
+        self.app = app
+        self.throttle = throttle
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = (scope.get("client") or ("",))[0]
+        token = CLIENT_ADDRESS.set(address)
+        try:
+            gradio_app = scope.get("app")
+            path, method = scope["path"].rstrip("/"), scope["method"]
+            if method == "POST" and path.endswith("/login"):
+                await self._login(address, scope, receive, send)
+            elif method == "GET" and path == (scope.get("root_path") or "").rstrip("/") and not _logged_in(gradio_app, scope):
+                await self._without_api_info(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        finally:
+            CLIENT_ADDRESS.reset(token)
+
+    async def _login(self, address: str, scope: dict, receive: Any, send: Any) -> None:
+        wait = self.throttle.wait(address)
+        if wait > 0:
+            await _refuse(send, 429, f"Too many wrong logins from your address: try again in {math.ceil(wait)} seconds.")
+            return
+        status: list[int] = []
+
+        async def watch(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status and status[0] == 200:
+            self.throttle.succeeded(address)
+        elif status and status[0] in (400, 401):
+            self.throttle.failed(address)
+
+    async def _without_api_info(self, scope: dict, receive: Any, send: Any) -> None:
+        start: dict = {}
+        body = bytearray()
+
+        async def hold(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    page = _API_INFO.sub(_NO_API_INFO, bytes(body))
+                    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                    await send({**start, "headers": [*headers, (b"content-length", str(len(page)).encode())]})
+                    await send({"type": "http.response.body", "body": page})
+            else:
+                await send(message)
+
+        await self.app(scope, receive, hold)
+
+
+def _logged_in(app: Any, scope: dict) -> bool:
+    """True when the app has no login, or the request carries a valid login cookie."""
+    if app is None or getattr(app, "auth", None) is None:
+        return True
+    cookies = {}
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                name, _, content = part.strip().partition("=")
+                cookies[name] = content
+    token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
+    return token in app.tokens
+
+
+async def _refuse(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def guarded_app_kwargs(max_sessions: int) -> dict[str, Any]:
+    """`demo.launch(app_kwargs=...)`: the middleware, and the session store put in place at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any):
+        SessionsPerAddress.install(app, max_sessions)
+        yield
+
+    return {"middleware": [Middleware(VisitorGuard, throttle=LoginThrottle())], "lifespan": lifespan}
