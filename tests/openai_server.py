@@ -42,6 +42,8 @@ class Scenario:
     # in a burst) but never stretches the stream: for benchmarks. False: one gap after each piece,
     # so pieces never come closer than a gap: for tests that count page updates.
     fixed_schedule: bool = False
+    model_name: str | None = None  # the model the chunks say answered (default: the one asked for)
+    error_message: str | None = None  # what a failing request's error says (default: echoes the key)
 
     def tokens_for(self, body: dict) -> list[str]:
         if not self.echo:
@@ -161,7 +163,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if number <= scenario.fail_first or scenario.status != 200:
                 status = scenario.status if scenario.status != 200 else 500
                 # Echoes the credentials, as a careless proxy might: the app must not pass them on.
-                said = f"scripted failure {status}; you sent {self.headers.get('Authorization', 'no key')}"
+                said = scenario.error_message or (
+                    f"scripted failure {status}; you sent {self.headers.get('Authorization', 'no key')}")
                 return self._json(status, {"error": {"message": said, "type": "server_error"}})
             if body.get("stream"):
                 self._stream(body, scenario)
@@ -176,7 +179,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             server._enter_stream()
             sent, finished = 0, False
-            model = body.get("model", "fake")
+            model = scenario.model_name or body.get("model", "fake")
             try:
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0

@@ -107,7 +107,7 @@ def chunk_line(content: str, ms: float = 1.0) -> str:
          '"ms_since_start": 1}\n', "not a chunk this app wrote"),
         ("\n\n", "holds no chunks"),
         (b"\x89PNG\r\n\x1a\n\xff", "not UTF-8"),
-        (None, "at most 21 MB"),
+        (None, "at most 20,000,000 bytes (20 MB)"),
     ],
     ids=["text", "another-class", "empty", "binary", "oversized"],
 )
@@ -132,7 +132,8 @@ def test_text_from_a_file_is_shown_as_text_never_as_html(app_url, tmp_path):
     chat, status, summary, table, _ = replay(Client(app_url, verbose=False), path)[-1]
     shown = answer(replayed(chat))
     assert "<img" not in shown and "<script" not in shown and "](http" in shown and "![" not in shown
-    assert shown == '&lt;img src=x onerror="alert(1)"&gt; !\\[pixel](http://127.0.0.1:9/track.png) &lt;script&gt;alert(2)&lt;/script&gt;'
+    j = "\u2060"  # llm.inert.JOINER: an invisible mark that keeps "<" and "!" from starting markup
+    assert shown == f'<{j}img src=x onerror="alert(1)"> !{j}[pixel](http://127.0.0.1:9/track.png) <{j}script>alert(2)<{j}/script>'
     header = titled(chat, "▶ Replay")[0]
     assert re.fullmatch(r"`[\w. -]+\.jsonl` at at once: recorded chunks, no model\.", header)  # the name, cleaned
     assert table_texts(table) == [hostile]  # the Debug table keeps the real text, as a JSON string

@@ -75,7 +75,7 @@ def test_a_replay_goes_through_the_accumulator_at_the_recorded_pace(recorded):
         ('{"chunk": {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "AIMessageChunk"], '
          '"kwargs": {"content": "x"}}, "ms_since_start": "soon"}\n', "no usable time"),
         (b"\xff\xfe\x00", "not UTF-8"),
-        ("x" * (MAX_LOG_BYTES + 1), "at most 21 MB"),
+        ("x" * (MAX_LOG_BYTES + 1), "at most 20,000,000 bytes (20 MB)"),
     ],
 )
 def test_a_bad_file_gets_one_clear_sentence(content, says):
@@ -116,7 +116,7 @@ def test_reading_a_file_refuses_an_oversized_one_before_reading_it(tmp_path):
     big = tmp_path / "big.jsonl"
     with big.open("wb") as f:
         f.truncate(MAX_LOG_BYTES + 1)  # sparse: nothing is written, the size is what counts
-    with pytest.raises(ChunkLogError, match="at most 21 MB"):
+    with pytest.raises(ChunkLogError, match="at most 20,000,000 bytes \\(20 MB\\)"):
         read_chunk_log(big)
     with pytest.raises(ChunkLogError, match="could not be read"):
         read_chunk_log(tmp_path / "missing.jsonl")
