@@ -91,7 +91,7 @@ def runtime_for(settings: Settings) -> ModelRuntime:
         if key not in _runtimes:
             args = [path, "--alias", settings.local_model_name, "--n-ctx", str(settings.local_n_ctx),
                     "--n-threads", str(threads)]
-            _runtimes[key] = ModelRuntime("llm.runtime_server", args, name=f"the local model ({settings.local_model_name})")
+            _runtimes[key] = ModelRuntime(Path(__file__).with_name("runtime_server.py"), args, name=f"the local model ({settings.local_model_name})")
         return _runtimes[key]
 
 

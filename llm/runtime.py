@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 from .errors import ReadableError
 
@@ -65,11 +66,14 @@ def describe_exit(code: int) -> str:
 
 
 class ModelRuntime:
-    """Runs `python -m <module> ARGS` as a supervised child serving HTTP on loopback."""
+    """Runs `python <script> ARGS` as a supervised child serving HTTP on loopback. The script is
+    started by its path, never by a module name that another package (or the caller's working
+    folder) could shadow, so the child starts the same from any folder."""
 
-    def __init__(self, module: str, args: list[str], *, name: str = "the local model") -> None:
+    def __init__(self, script: Path, args: list[str], *, name: str = "the local model") -> None:
         self.name = name
-        self._command = [sys.executable, "-m", module, *args]
+        # -I: isolated, so neither the script's folder nor PYTHONPATH comes first on the child's path.
+        self._command = [sys.executable, "-I", str(script), *args]
         self.api_key = "sk-local-" + secrets.token_hex(16)  # key-shaped, so redaction catches it too
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))

@@ -114,7 +114,7 @@ def runtime_children(pid: int) -> list[int]:
         except OSError:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if b"llm.runtime_server" in cmdline and (parent == pid or pid == 0):
+        if b"runtime_server" in cmdline and (parent == pid or pid == 0):
             found.append(int(entry.name))
     return found
 
