@@ -46,17 +46,6 @@ def json_messages(request: str, schema: dict | None = None, system_prompt: str |
     return to_messages(request, system)
 
 
-def json_response_format(model: Any, schema: dict | None) -> dict:
-    """`response_format` for this model: JSON mode, or the schema as OpenAI's `json_schema`.
-    A backend that asks differently (llama.cpp's grammar) says so with its own `json_response_format`."""
-    own = getattr(model, "json_response_format", None)
-    if callable(own):
-        return own(schema)
-    if schema:
-        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
-    return {"type": "json_object"}
-
-
 class JSONAnswer:
     """One JSON answer as it streams: the partial object, its fields, and how it ended."""
 

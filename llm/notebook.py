@@ -38,7 +38,8 @@ from .accumulator import Accumulator, aaccumulate, accumulate
 from .chunk_log import dumps_chunk_log
 from .config import Settings
 from .context import fit_for_model
-from .json_answer import JSONAnswer, json_messages, json_response_format, parse_schema
+from .json_answer import JSONAnswer, json_messages, parse_schema
+from .json_modes import JSONRequest
 from .messages import Prompt, to_messages
 from .models import build_chat_model
 from .records import ChunkRecord
@@ -99,20 +100,20 @@ class LLM:
         `self.json_note` says what went wrong.
         """
         answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
-        messages, kwargs = self._json_request(request, answer, kwargs)
-        for _ in accumulate(self.model.stream(messages, **kwargs), acc):
+        asking = self._json_request(request, answer, kwargs)
+        for _ in accumulate(asking.stream(), acc):
             _echo_changes(answer.update(acc.records), echo)
-        return self._finish_json(answer, acc, echo)
+        return self._finish_json(answer, acc, echo, asking)
 
     async def astream_json(
         self, request: str, schema: dict | str | None = None, *, echo: bool = True, **kwargs: Any
     ) -> tuple[Any, list[AIMessageChunk]]:
         """The async twin of `stream_json`: `obj, chunks = await LLM().astream_json(...)`."""
         answer, acc = JSONAnswer(parse_schema(schema)), Accumulator()
-        messages, kwargs = self._json_request(request, answer, kwargs)
-        async for _ in aaccumulate(self.model.astream(messages, **kwargs), acc):
+        asking = self._json_request(request, answer, kwargs)
+        async for _ in aaccumulate(asking.astream(), acc):
             _echo_changes(answer.update(acc.records), echo)
-        return self._finish_json(answer, acc, echo)
+        return self._finish_json(answer, acc, echo, asking)
 
     def save_chunks(self, path: str | Path) -> Path:
         """Write the last answer's chunks and timings as a chunk log (JSON Lines) the app can replay."""
@@ -120,13 +121,13 @@ class LLM:
         path.write_text(dumps_chunk_log(self.records, self.chunks), encoding="utf-8")
         return path
 
-    def _json_request(self, request: str, answer: JSONAnswer, kwargs: dict[str, Any]) -> tuple[list, dict]:
+    def _json_request(self, request: str, answer: JSONAnswer, kwargs: dict[str, Any]) -> JSONRequest:
         messages = json_messages(request, answer.schema, self.system_prompt)
-        kwargs = {"response_format": json_response_format(self.model, answer.schema), **kwargs}
-        return self._fit(messages, None, kwargs), kwargs
+        return JSONRequest(self.model, self._fit(messages, None, kwargs), answer.schema, **kwargs)
 
-    def _finish_json(self, answer: JSONAnswer, acc: Accumulator, echo: bool) -> tuple[Any, list[AIMessageChunk]]:
-        self.json_note = answer.finish(acc)
+    def _finish_json(self, answer: JSONAnswer, acc: Accumulator, echo: bool,
+                     asking: JSONRequest) -> tuple[Any, list[AIMessageChunk]]:
+        self.json_note = f"{answer.finish(acc)} {asking.note}".strip()
         if echo:
             print(self.json_note, flush=True)
         self.records, self.chunks = acc.records, acc.chunks

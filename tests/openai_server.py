@@ -44,6 +44,10 @@ class Scenario:
     fixed_schedule: bool = False
     model_name: str | None = None  # the model the chunks say answered (default: the one asked for)
     error_message: str | None = None  # what a failing request's error says (default: echoes the key)
+    # JSON modes this server refuses, as response_format types ("json_object+schema": json_object
+    # with a schema), and how: llama-cpp-python's server answers 500 "Input should be 'text' or ...".
+    refuse_formats: tuple[str, ...] = ()
+    refusal_status: int = 500
 
     def tokens_for(self, body: dict) -> list[str]:
         if not self.echo:
@@ -166,6 +170,12 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 said = scenario.error_message or (
                     f"scripted failure {status}; you sent {self.headers.get('Authorization', 'no key')}")
                 return self._json(status, {"error": {"message": said, "type": "server_error"}})
+            response_format = body.get("response_format") or {}
+            kind = response_format.get("type", "")
+            kind += "+schema" if kind == "json_object" and "schema" in response_format else ""
+            if kind in scenario.refuse_formats:
+                return self._json(scenario.refusal_status,
+                                  {"error": {"message": f"Input should be 'text' or 'json_object' (got {kind})"}})
             if body.get("stream"):
                 self._stream(body, scenario)
             else:

@@ -21,7 +21,8 @@ from llm.backend import Backend
 from llm.limits import Limits
 from llm.errors import error_detail
 from llm.inert import inert_text
-from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, json_response_format, parse_schema
+from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, parse_schema
+from llm.json_modes import JSONRequest
 from llm.pacing import paced
 from llm.report import DebugReport
 
@@ -163,9 +164,10 @@ async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int,
     """The streaming half of `stream_json`: the one loop, the partial object, and what went wrong."""
     acc, report = Accumulator(), DebugReport()
     debug_updates = DebugUpdates(report, acc)
-    bound = model.bind(temperature=temperature, max_tokens=max_tokens,
-                       response_format=json_response_format(model, answer.schema))
-    stream = bound.astream(json_messages(request, answer.schema))
+    # The first JSON mode this server takes (json_schema, json_object, the prompt alone): see llm/json_modes.py.
+    asking = JSONRequest(model, json_messages(request, answer.schema), answer.schema, temperature=temperature,
+                         max_tokens=max_tokens)
+    stream = asking.astream()
     try:
         # aclosing: Stop closes this generator, which closes the stream and the request upstream.
         async with aclosing(paced(arecords(stream, acc), FRAME_SECONDS, shows=record_shows_text)) as updates:
@@ -182,7 +184,7 @@ async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int,
         yield answer.view(), acc.text, answer.rows(), inert_text(note), *debug_updates.final(f"✗ {inert_text(text)}")
         return
     report.update(acc.records)
-    note = await asyncio.to_thread(answer.finish, acc)  # the schema check runs in a child process
+    note = f"{await asyncio.to_thread(answer.finish, acc)} {asking.note}"  # the schema check: a child process
     yield (answer.view(), acc.text, answer.rows(), inert_text(note),
            *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text))
 

@@ -1,0 +1,132 @@
+"""Asking any OpenAI-compatible server for JSON: servers differ in the JSON modes they take.
+
+OpenAI takes `json_schema`; llama-cpp-python's server only `json_object` (with a `schema` it makes a
+grammar of); others `json_object` alone, or nothing. A request that a server refuses before any
+chunk came is sent again in the next mode, and what worked is remembered per server and model:
+
+    json_schema → json_object with the schema (a grammar, where the server makes one)
+                → json_object → the prompt alone
+
+The schema is always in the system prompt too (`json_messages`), so every mode asks for it.
+
+    >>> [mode.name for mode in modes_for({"type": "object"})]
+    ['json_schema', 'json_object+schema', 'json_object', 'prompt']
+    >>> [mode.name for mode in modes_for(None)]
+    ['json_object', 'prompt']
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, closing
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk, BaseMessage
+
+from .errors import error_detail
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JSONMode:
+    name: str
+    says: str  # for the JSON tab's note
+
+    def response_format(self, schema: dict | None) -> dict | None:
+        if self.name == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+        if self.name == "json_object+schema":
+            return {"type": "json_object", "schema": schema}
+        if self.name == "json_object":
+            return {"type": "json_object"}
+        return None
+
+
+SCHEMA = JSONMode("json_schema", "JSON mode: json_schema.")
+OBJECT_WITH_SCHEMA = JSONMode("json_object+schema", "JSON mode: json_object with the schema (the server refused json_schema).")
+OBJECT = JSONMode("json_object", "JSON mode: json_object, the schema in the prompt (the server took no schema in response_format).")
+PROMPT = JSONMode("prompt", "JSON mode: none, the request in the prompt only (the server refused response_format).")
+GRAMMAR = JSONMode("grammar", "JSON mode: llama.cpp's grammar, made from the schema.")  # the bundled model's own
+_WORKED: dict[tuple[str, str, bool], str] = {}  # (server, model, with a schema): the mode that worked last
+
+
+def modes_for(schema: dict | None) -> list[JSONMode]:
+    return [SCHEMA, OBJECT_WITH_SCHEMA, OBJECT, PROMPT] if schema else [OBJECT, PROMPT]
+
+
+def refused_mode(error: BaseException) -> bool:
+    """Whether a server's error before any chunk says no to the request as sent (a 400 or 422, or a
+    500 that names the response format, as llama-cpp-python's server does), so another mode may do."""
+    status = getattr(error, "status_code", None)
+    if status in (400, 422):
+        return True
+    text = error_detail(error).lower()  # the whole message: the sentence that names the field may be late
+    return status == 500 and any(word in text for word in ("response_format", "json_schema", "json_object",
+                                                           "input should be"))
+
+
+class JSONRequest:
+    """One request for JSON to `model`, streamed in the first mode the server takes; `mode` says which.
+    A model with its own `json_response_format` (the bundled one) is asked that way only."""
+
+    def __init__(self, model: Any, messages: list[BaseMessage], schema: dict | None, **options: Any) -> None:
+        self.model, self.messages, self.schema, self.options = model, messages, schema, options
+        self._key = (str(getattr(model, "openai_api_base", "") or ""), str(getattr(model, "model_name", "") or ""),
+                     bool(schema))
+        modes = modes_for(schema)
+        worked = _WORKED.get(self._key)
+        self._modes = modes[[m.name for m in modes].index(worked):] if worked else modes
+        if callable(getattr(model, "json_response_format", None)):
+            self._modes = [GRAMMAR]
+        self.mode: JSONMode | None = None
+
+    @property
+    def note(self) -> str:
+        return self.mode.says if self.mode is not None else ""
+
+    def _bound(self, mode: JSONMode) -> Any:
+        own = getattr(self.model, "json_response_format", None)
+        response_format = own(self.schema) if callable(own) else mode.response_format(self.schema)
+        extra = {"response_format": response_format} if response_format is not None else {}
+        return self.model.bind(**self.options, **extra)
+
+    def _try_next(self, error: Exception, started: bool, number: int) -> bool:
+        """After `error` in the `number`th mode: whether to send the request again in the next."""
+        if started or number == len(self._modes) or not refused_mode(error):
+            return False
+        log.info("JSON mode %s refused (%s); trying the next", self.mode.name if self.mode else "?", type(error).__name__)
+        return True
+
+    async def astream(self) -> AsyncIterator[AIMessageChunk]:
+        for number, mode in enumerate(self._modes, start=1):
+            self.mode, started = mode, False
+            try:
+                async with aclosing(self._bound(mode).astream(self.messages)) as chunks:
+                    async for chunk in chunks:
+                        started = True
+                        yield chunk
+            except Exception as error:
+                if self._try_next(error, started, number):
+                    continue
+                raise
+            _WORKED[self._key] = mode.name
+            return
+
+    def stream(self) -> Iterator[AIMessageChunk]:
+        """The sync twin of `astream`."""
+        for number, mode in enumerate(self._modes, start=1):
+            self.mode, started = mode, False
+            try:
+                with closing(self._bound(mode).stream(self.messages)) as chunks:
+                    for chunk in chunks:
+                        started = True
+                        yield chunk
+            except Exception as error:
+                if self._try_next(error, started, number):
+                    continue
+                raise
+            _WORKED[self._key] = mode.name
+            return
