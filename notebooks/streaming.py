@@ -1,0 +1,74 @@
+# %% [markdown]
+# # Streaming, with this app's `llm` package
+#
+# The how-to this app comes from, cell by cell. Every LangChain chat model has `stream` and its
+# async twin `astream`; they yield `AIMessageChunk`s as the model writes, and chunks are additive:
+# the sum of the first *n* is the answer so far. Streaming through a program works only if every
+# step can take its input a piece at a time, which is what makes streaming JSON hard: the object
+# must be shown before the JSON is complete.
+#
+# Open it as a notebook (Jupyter and VS Code read the `# %%` cells), or run it:
+# `cd notebooks && python streaming.py`. With no key it runs offline on the bundled SmolLM2 model;
+# with `OPENAI_API_KEY` or `OPENAI_BASE_URL` set (or in `.env`) it asks that server.
+
+# %%
+import asyncio
+import os
+import sys
+
+sys.path.append(os.path.dirname(os.getcwd()))  # the project folder, as the how-to adds it
+sys.path.append("..")
+
+from langchain_core.messages import AIMessageChunk
+from llm import LLM
+
+# %% [markdown]
+# `stream` prints the tokens as they arrive and returns the whole text and the chunks.
+
+# %%
+model = LLM()
+question = "who's elon musk?"
+r: tuple[str, list[AIMessageChunk]] = model.stream(question, max_tokens=48)
+
+# %%
+print(type(r), len(r[1]), "chunks")
+print(r[1][:4])
+
+# %% [markdown]
+# Message chunks are additive by design: add them up to get the state of the response so far.
+
+# %%
+result = r[1][0] + r[1][1] + r[1][2] + r[1][3]
+print(result)
+so_far = sum(r[1][1:], r[1][0])
+assert so_far.text == r[0]  # all of them: the whole answer
+print("the chunks add up to the answer:", so_far.text == r[0])
+
+# %% [markdown]
+# Each chunk's timing is kept beside it.
+
+# %%
+for record in model.records[:5]:
+    print(f"#{record.index} at {record.ms_since_start:7.1f} ms (+{record.ms_since_previous:6.1f}): {record.text!r}")
+
+# %% [markdown]
+# `astream` is the async twin (in a notebook, `await model.astream(...)` directly).
+
+# %%
+text, chunks = asyncio.run(model.astream("Say hello in three words.", max_tokens=16))
+print(len(chunks), "chunks")
+
+# %% [markdown]
+# Streaming JSON: the object grows field by field before the JSON is complete. Each line is a
+# change (`add` a value, `append` text to a string); the last says whether the JSON is valid.
+
+# %%
+person = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 40}, "born": {"type": "integer"}},
+    "required": ["name", "born"],
+}
+obj, json_chunks = model.stream_json("Ada Lovelace: her name and the year she was born.", schema=person,
+                                     max_tokens=64, temperature=0)
+print(obj)
+print(model.json_note)
