@@ -31,6 +31,7 @@ from .records import ChunkRecord
 
 MAX_LOG_BYTES = 20_000_000  # a replay holds the whole file in memory
 MAX_LOG_CHUNKS = 20_000  # each is a Debug row, and the final update carries every row
+MAX_LOG_TEXT = 1_000_000  # characters of answer and thinking in all; a page update carries the text so far
 MAX_REPLAY_SECONDS = 600  # the longest a replay may take at the speed chosen
 _CHUNK_ID = ["langchain", "schema", "messages", "AIMessageChunk"]
 
@@ -66,12 +67,18 @@ def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
         except UnicodeDecodeError as error:
             raise ChunkLogError("The file is not UTF-8 text, so it is not a chunk log.") from error
     logged: list[LoggedChunk] = []
+    characters = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             if len(logged) == MAX_LOG_CHUNKS:
                 raise ChunkLogError(f"The file holds more than {MAX_LOG_CHUNKS:,} chunks; a chunk log may hold at most "
                                     f"{MAX_LOG_CHUNKS:,}.")
             logged.append(_entry(line, number, logged[-1].ms_since_start if logged else 0.0))
+            chunk = logged[-1].chunk
+            characters += len(chunk.text) + len(str((chunk.additional_kwargs or {}).get("reasoning_content", "")))
+            if characters > MAX_LOG_TEXT:
+                raise ChunkLogError(f"The chunks' text adds up to more than {MAX_LOG_TEXT:,} characters; a chunk log "
+                                    f"may hold at most {MAX_LOG_TEXT:,}.")
     if not logged:
         raise ChunkLogError("The file holds no chunks.")
     return logged

@@ -49,12 +49,13 @@ SCHEMA = JSONMode("json_schema", "JSON mode: json_schema.")
 OBJECT_WITH_SCHEMA = JSONMode("json_object+schema", "JSON mode: json_object with the schema (the server refused json_schema).")
 OBJECT = JSONMode("json_object", "JSON mode: json_object, the schema in the prompt (the server took no schema in response_format).")
 PROMPT = JSONMode("prompt", "JSON mode: none, the request in the prompt only (the server refused response_format).")
+PLAIN_OBJECT = JSONMode("json_object", "JSON mode: json_object.")  # asked without a schema
 GRAMMAR = JSONMode("grammar", "JSON mode: llama.cpp's grammar, made from the schema.")  # the bundled model's own
 _WORKED: dict[tuple[str, str, bool], str] = {}  # (server, model, with a schema): the mode that worked last
 
 
 def modes_for(schema: dict | None) -> list[JSONMode]:
-    return [SCHEMA, OBJECT_WITH_SCHEMA, OBJECT, PROMPT] if schema else [OBJECT, PROMPT]
+    return [SCHEMA, OBJECT_WITH_SCHEMA, OBJECT, PROMPT] if schema else [PLAIN_OBJECT, PROMPT]
 
 
 def refused_mode(error: BaseException) -> bool:
@@ -77,8 +78,9 @@ class JSONRequest:
         self._key = (str(getattr(model, "openai_api_base", "") or ""), str(getattr(model, "model_name", "") or ""),
                      bool(schema))
         modes = modes_for(schema)
+        names = [mode.name for mode in modes]
         worked = _WORKED.get(self._key)
-        self._modes = modes[[m.name for m in modes].index(worked):] if worked else modes
+        self._modes = modes[names.index(worked):] if worked in names else modes
         if callable(getattr(model, "json_response_format", None)):
             self._modes = [GRAMMAR]
         self.mode: JSONMode | None = None

@@ -16,7 +16,7 @@
     append /name "d"
     append /name "a"
     add /born 1815
-    ✓ Complete: valid JSON, 3 values.
+    ✓ Complete: valid JSON, 3 values. JSON mode: json_object.
     >>> obj
     {'name': 'Ada', 'born': 1815}
 

@@ -43,21 +43,28 @@ class _Streaming:
     count = 0
 
 
+# Items read ahead before the reader waits for the page to take a batch. A model never gets this far
+# ahead (at 100 users, an answer's update carries tens of chunks), but a replay "at once" would: one
+# batch of 10,000 records then held the one event loop for a second and more while the page took it in.
+MAX_BATCH = 1024
+
+
 async def paced(
     items: AsyncIterable[T], interval: float, shared_per_second: float | None = UPDATES_PER_SECOND,
-    shows: Callable[[T], bool] | None = None,
+    shows: Callable[[T], bool] | None = None, max_batch: int = MAX_BATCH,
 ) -> AsyncIterator[list[T]]:
     """Yield every item of `items`, grouped so batches are at least `interval` seconds apart,
     and further apart when more than `shared_per_second * interval` streams run at once.
 
     The first item goes out at once; later ones wait at most that long for company, and
-    the last batch goes out as soon as `items` ends. An error from `items` is raised after
+    the last batch goes out as soon as `items` ends. A batch holds at most `max_batch` items: the
+    reader waits for the page beyond that. An error from `items` is raised after
     the items that came before it. Closing this generator closes `items`. With `shows`, a
     batch none of whose items changes what the page shows (say, a chunk with only the role)
     does not hold back the next batch: the first token goes out the moment it comes.
     """
     buffer: list[T] = []
-    arrived = asyncio.Event()
+    arrived, taken = asyncio.Event(), asyncio.Event()
     ended: list[Exception | None] = []  # [None] once `items` is done, [error] if it failed
 
     async def read_ahead() -> None:
@@ -65,6 +72,9 @@ async def paced(
             async for item in items:
                 buffer.append(item)
                 arrived.set()
+                if len(buffer) >= max_batch:  # a full batch: wait until the page takes it
+                    taken.clear()
+                    await taken.wait()
         except Exception as error:
             ended.append(error)
         else:
@@ -88,6 +98,7 @@ async def paced(
             arrived.clear()
             batch = buffer[:]
             buffer.clear()
+            taken.set()
             if batch:
                 yield batch
                 if shows is None or any(map(shows, batch)):

@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from langchain_core.messages import AIMessageChunk
 
 from llm.accumulator import Accumulator
-from llm.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, dumps_chunk_log
+from llm.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
 from llm.inert import inert_code
 from llm.json_answer import SHOWN_RESERVED_KEY
 from llm.limits import DEFAULT_TOKEN_CAP
@@ -115,8 +115,8 @@ print(job.result(timeout=300)[1], flush=True)
 
 def test_while_the_largest_log_replays_at_once_another_visitor_gets_first_tokens_within_a_second(server, tmp_path):
     log = tmp_path / "largest.jsonl"
-    write_log(log, MAX_LOG_CHUNKS, text=lambda i: f" w{i}" + "x" * 300)
-    assert log.stat().st_size <= MAX_LOG_BYTES
+    write_log(log, MAX_LOG_CHUNKS, text=lambda i: f" {i:05}" + "x" * (MAX_LOG_TEXT // MAX_LOG_CHUNKS - 6))
+    assert log.stat().st_size <= MAX_LOG_BYTES  # as many chunks and as much text as a log may hold
     server.scenario = Scenario(tokens=numbered_tokens(10), rate=50)
     port = free_port()
     with running_app(["--port", str(port)], {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET}, port) as url:
@@ -149,11 +149,16 @@ def test_a_replay_longer_than_the_cap_is_refused_with_a_sentence_and_runs_at_onc
     assert client.predict(handle_file(str(log)), "at once", api_name="/replay")[1].startswith("✓ Replayed 3 chunks")
 
 
-def test_a_log_with_more_chunks_than_allowed_gets_a_sentence(app_url, tmp_path):
-    log = tmp_path / "many.jsonl"
-    write_log(log, MAX_LOG_CHUNKS + 1, text=lambda i: "")
-    status = Client(app_url, verbose=False).predict(handle_file(str(log)), "at once", api_name="/replay")[1]
-    assert status == f"⚠ The file holds more than {MAX_LOG_CHUNKS:,} chunks; a chunk log may hold at most {MAX_LOG_CHUNKS:,}."
+def test_a_log_with_more_chunks_or_text_than_allowed_gets_a_sentence(app_url, tmp_path):
+    many, long = tmp_path / "many.jsonl", tmp_path / "long.jsonl"
+    write_log(many, MAX_LOG_CHUNKS + 1, text=lambda i: "")
+    write_log(long, 11, text=lambda i: "x" * (MAX_LOG_TEXT // 10))
+    client = Client(app_url, verbose=False)
+    assert client.predict(handle_file(str(many)), "at once", api_name="/replay")[1] == (
+        f"⚠ The file holds more than {MAX_LOG_CHUNKS:,} chunks; a chunk log may hold at most {MAX_LOG_CHUNKS:,}.")
+    assert client.predict(handle_file(str(long)), "at once", api_name="/replay")[1] == (
+        f"⚠ The chunks' text adds up to more than {MAX_LOG_TEXT:,} characters; a chunk log may hold at most "
+        f"{MAX_LOG_TEXT:,}.")
 
 
 # 4: text from a model, a server or a visitor is inert wherever the page shows it --------------
