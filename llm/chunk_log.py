@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from .errors import ReadableError
 from .records import ChunkRecord
+from .thinking import REASONING_KEY
 
 MAX_LOG_BYTES = 20_000_000  # a replay holds the whole file in memory
 # Each chunk is a Debug row, and a replay's final update carries every row: Gradio walks each cell of
@@ -78,7 +79,7 @@ def loads_chunk_log(text: str | bytes) -> list[LoggedChunk]:
                                     f"{MAX_LOG_CHUNKS:,}.")
             logged.append(_entry(line, number, logged[-1].ms_since_start if logged else 0.0))
             chunk = logged[-1].chunk
-            characters += len(chunk.text) + len(str((chunk.additional_kwargs or {}).get("reasoning_content", "")))
+            characters += len(chunk.text) + len(str((chunk.additional_kwargs or {}).get(REASONING_KEY, "")))
             if characters > MAX_LOG_TEXT:
                 raise ChunkLogError(f"The chunks' text adds up to more than {MAX_LOG_TEXT:,} characters; a chunk log "
                                     f"may hold at most {MAX_LOG_TEXT:,}.")

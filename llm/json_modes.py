@@ -64,9 +64,10 @@ def refused_mode(error: BaseException) -> bool:
     status = getattr(error, "status_code", None)
     if status in (400, 422):
         return True
+    if status != 500:
+        return False
     text = error_detail(error).lower()  # the whole message: the sentence that names the field may be late
-    return status == 500 and any(word in text for word in ("response_format", "json_schema", "json_object",
-                                                           "input should be"))
+    return any(word in text for word in ("response_format", "json_schema", "json_object", "input should be"))
 
 
 class JSONRequest:
@@ -77,11 +78,13 @@ class JSONRequest:
         self.model, self.messages, self.schema, self.options = model, messages, schema, options
         self._key = (str(getattr(model, "openai_api_base", "") or ""), str(getattr(model, "model_name", "") or ""),
                      bool(schema))
+        own = getattr(model, "json_response_format", None)
+        self._own = own if callable(own) else None  # the bundled model's grammar: its only mode
         modes = modes_for(schema)
         names = [mode.name for mode in modes]
         worked = _WORKED.get(self._key)
         self._modes = modes[names.index(worked):] if worked in names else modes
-        if callable(getattr(model, "json_response_format", None)):
+        if self._own:
             self._modes = [GRAMMAR]
         self.mode: JSONMode | None = None
 
@@ -90,8 +93,7 @@ class JSONRequest:
         return self.mode.says if self.mode is not None else ""
 
     def _bound(self, mode: JSONMode) -> Any:
-        own = getattr(self.model, "json_response_format", None)
-        response_format = own(self.schema) if callable(own) else mode.response_format(self.schema)
+        response_format = self._own(self.schema) if self._own else mode.response_format(self.schema)
         extra = {"response_format": response_format} if response_format is not None else {}
         return self.model.bind(**self.options, **extra)
 

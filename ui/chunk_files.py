@@ -92,9 +92,9 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
                                    shows=record_shows_text)) as steps:
             async for _ in steps:
                 report.update(acc.records)
-                yield [*history, *inert(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
+                yield [*history, *as_messages(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
         report.update(acc.records)
-        yield ([*history, *inert(shown(acc, [header], done=True))], f"✓ Replayed {len(logged)} chunks of `{name}`.",
+        yield ([*history, *as_messages(shown(acc, [header], done=True))], f"✓ Replayed {len(logged)} chunks of `{name}`.",
                *updates.final(f"{COMPLETE} (replay)", acc.text))
 
     def mark_replay_stopped(note: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:
@@ -121,8 +121,3 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
 def shown_name(path: str) -> str:
     """The uploaded file's name, safe inside a Markdown code span."""
     return re.sub(r"[^\w.\- ]", "_", Path(path).name)[:80] or "chunk log"
-
-
-def inert(shown_value: str | list[dict]) -> list[dict]:
-    """Replayed messages: `shown` already made the file's text inert (`llm.inert.inert_markdown`)."""
-    return as_messages(shown_value)

@@ -35,6 +35,7 @@ from typing import Any
 
 from gradio.state_holder import StateHolder
 from starlette.middleware import Middleware
+from starlette.requests import Request
 
 FREE_LOGIN_FAILURES = 5
 FIRST_LOGIN_WAIT = 10.0  # seconds, after the first failure beyond the free ones; doubles after each
@@ -54,7 +55,7 @@ class LoginThrottle:
 
     def wait(self, address: str, now: float | None = None) -> float:
         """Seconds `address` must still wait before it may try again (0: it may)."""
-        failures, until = self._failures.get(address, (0, 0.0))
+        until = self._failures.get(address, (0, 0.0))[1]
         return max(0.0, until - (time.monotonic() if now is None else now))
 
     def failed(self, address: str, now: float | None = None) -> float:
@@ -206,15 +207,10 @@ class VisitorGuard:
 
 
 def _logged_in(app: Any, scope: dict) -> bool:
-    """True when the app has no login, or the request carries a valid login cookie."""
+    """True when the app has no login, or the request carries a valid login cookie (Gradio's)."""
     if app is None or getattr(app, "auth", None) is None:
         return True
-    cookies = {}
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                name, _, content = part.strip().partition("=")
-                cookies[name] = content
+    cookies = Request(scope).cookies
     token = cookies.get(f"access-token-{app.cookie_id}") or cookies.get(f"access-token-unsecure-{app.cookie_id}")
     return token in app.tokens
 
