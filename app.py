@@ -2,11 +2,16 @@
 object grows field by field, and a Debug tab that shows every chunk, with timings.
 
     python app.py [--host H] [--port P] [--share]
+
+Importing this module builds the page (`demo`) and nothing else: the model's process starts,
+and the server's model list is read, when the page launches (or, if something else serves it,
+when the first page opens).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import os
@@ -14,14 +19,14 @@ from typing import Any
 
 import gradio as gr
 
-from llm import Settings
+from llm import ConfigError, Settings
 from llm.backend import Backend
-from llm.config import ConfigError
 from llm.inert import inert_text
 from llm.limits import Limits
-from llm.models import available_models
 from ui.chat_tab import chat_tab
-from ui.debug_tab import DebugTab
+from ui.chunk_files import chunk_files
+from ui.debug_outputs import DebugOutputs
+from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
 from ui.visitors import guarded_app_kwargs
 
@@ -44,14 +49,6 @@ def header(settings: Settings | None, problem: str | None) -> str:
     return "\n\n".join(lines)
 
 
-# Which model answered last, read by the browser from the Debug summary: no round trip per update.
-# The name there is already an inert code span (`llm.inert.inert_code`), so it stays inert here too.
-ANSWERED_BY_JS = r"""(summary, shown) => {
-  const match = /^Answered by (.+)\.$/m.exec(summary || "");
-  return match ? "**Last answer from:** " + match[1] : shown;
-}"""
-
-
 def read_settings() -> tuple[Settings | None, str | None]:
     """Settings from the environment and `.env`, or None and the reason, shown on the page."""
     try:
@@ -60,43 +57,59 @@ def read_settings() -> tuple[Settings | None, str | None]:
         return None, str(error)
 
 
-def build_demo(settings: Settings | None = None, problem: str | None = None) -> gr.Blocks:
+class Page(gr.Blocks):
+    """The page, whose launch also starts its backend: the local model's process warms up in the
+    background, and the model picker gets the server's list before the page's config is made."""
+
+    def __init__(self, backend: Backend, **kwargs: Any) -> None:
+        self.backend = backend
+        super().__init__(**kwargs)
+
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
+        self.backend.start()
+        return super().launch(*args, **kwargs)
+
+
+def build_demo(settings: Settings | None = None, problem: str | None = None) -> Page:
     if settings is None and problem is None:
         settings, problem = read_settings()
     backend = Backend.load(settings, problem)
-    defaults = settings or Settings()  # what the controls start at, even when the settings are broken
+    defaults = settings or Settings.defaults()  # what the controls start at, even when the settings are broken
     limits = Limits.from_settings(defaults)
 
     # delete_cache: exported chunk logs and uploaded ones are removed after a day.
-    with gr.Blocks(title="Watch an LLM stream", fill_height=True, analytics_enabled=False,
-                   delete_cache=(86400, 86400)) as demo:
+    with Page(backend, title="Watch an LLM stream", fill_height=True, analytics_enabled=False,
+              delete_cache=(86400, 86400)) as demo:
         gr.Markdown(header(settings, backend.problem), elem_id="backend-info")
-        answered_by = gr.Markdown("", elem_id="answered-by")
-        debug = DebugTab()  # made first: the Chat and JSON tabs write to it
-        chat = chat_tab(backend, defaults, debug, limits, available_models(settings) if backend.model else None)
+        debug = DebugOutputs()  # made first: every tab writes to it
+        debug.answered_by.render()
+        chat = chat_tab(backend, defaults, debug, limits)
         json_tab(backend, defaults, debug, limits)
-        debug.render(chat)
-        debug.summary.change(None, [debug.summary, answered_by], answered_by, js=ANSWERED_BY_JS, queue=False,
-                             api_visibility="undocumented")
-        # Gradio makes a visitor's session (its own copy of this page's config: about 3 ms for these 78
-        # blocks, on the one event loop) at the session's first event. This event makes it when the page
-        # opens, while the visitor reads and types, so the first message's first token does not wait
-        # for it, nor for other visitors'. See README, "Benchmark: one user to a hundred".
-        demo.load(session_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
+        debug.progress_off_the_header(demo.fns)
+        with gr.Tab("Debug") as debug_tab:
+            explorer = debug_view(debug)
+            replay_ends = chunk_files(debug, chat)
+        for event in [debug_tab.select, *(ended.then for ended in replay_ends)]:
+            event(**explorer.show_whole_answer())
+
+        async def page_opened() -> None:
+            """Start the backend if whatever serves the page did not launch it (it returns at once if it
+            did). Being called also makes Gradio set up the visitor's session now, while the visitor
+            reads and types, not at the first message (see README, "Benchmark: one user to a hundred")."""
+            if not backend.started:
+                await asyncio.to_thread(backend.start)
+
+        demo.load(page_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo
 
 
-def session_opened() -> None:
-    """Nothing to do: calling it is what makes Gradio set up the visitor's session."""
-
-
 def launch_options(settings: Settings | None) -> dict[str, Any]:
     """`demo.launch` arguments that make a shared app safer; see README, "Security and limits"."""
-    settings = settings or Settings()
+    settings = settings or Settings.defaults()
     return {
-        "auth": list(settings.app_auth) or None,  # APP_AUTH: Gradio's login page
+        "auth": [(user, password.get_secret_value()) for user, password in settings.app_auth] or None,  # APP_AUTH
         "enable_monitoring": settings.enable_monitoring,  # /monitoring shows request counts and latencies
         "show_error": False,  # visitors see our sentences, never Gradio's internal error text
         "max_file_size": "25mb",  # uploads (chunk logs to replay: at most 20 MB) are refused beyond it
@@ -120,9 +133,6 @@ def launch_kwargs(argv: list[str] | None = None) -> dict[str, Any]:
     return {"server_name": args.host, "server_port": args.port, "share": share}
 
 
-settings, problem = read_settings()
-demo = build_demo(settings, problem)
-
 def quiet_http_logs() -> None:
     """Log at INFO, but not the HTTP clients' request lines: they carry full request URLs. openai's
     client logs as `httpx2`, langchain-openai's and Gradio's as `httpx`."""
@@ -130,6 +140,9 @@ def quiet_http_logs() -> None:
     for name in ("httpx", "httpx2"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
+
+settings, problem = read_settings()
+demo = build_demo(settings, problem)
 
 if __name__ == "__main__":
     quiet_http_logs()
@@ -141,4 +154,4 @@ if __name__ == "__main__":
     # answer or replay makes hundreds of thousands of objects, and each full pass over them held the
     # loop 0.1-0.2 s, a dozen times in a replay of the largest chunk log (measured with a gc callback).
     gc.set_threshold(*gc.get_threshold()[:2], 100)
-    demo.launch(**launch_kwargs(), **launch_options(settings))
+    demo.launch(**launch_kwargs(), **launch_options(settings))  # starts the model's process first

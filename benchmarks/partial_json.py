@@ -112,8 +112,8 @@ def main() -> None:
     print(f"{'candidate':<40} {'early µs':>9} {'late µs':>9} {'late/early':>10} {'dishonest states':>17}")
 
     def row(name: str, first: list[float], last: list[float], bad: int | str) -> None:
-        e, l = statistics.median(first) * 1e6, statistics.median(last) * 1e6
-        print(f"{name:<40} {e:9.1f} {l:9.1f} {l / e:9.2f}x {bad!s:>17}")
+        early, late = statistics.median(first) * 1e6, statistics.median(last) * 1e6
+        print(f"{name:<40} {early:9.1f} {late:9.1f} {late / early:9.2f}x {bad!s:>17}")
 
     costs = incremental_cost(ours, pieces)
     row("PartialJSON (ijson + open string)", costs[:window], costs[-window:], _ours_dishonest())

@@ -3,7 +3,7 @@
 No Gradio in here: the page (`app.py`) is one consumer among others.
 """
 
-from .accumulator import Accumulator, aaccumulate, accumulate, shows_text
+from .accumulator import Accumulator, Phase, aaccumulate, accumulate, shows_text
 from .config import ConfigError, Settings
 from .errors import readable_error, redact
 from .messages import to_messages
@@ -13,6 +13,7 @@ from .records import ChunkRecord, StreamStats
 
 __all__ = [
     "LLM",
+    "Phase",
     "Accumulator",
     "ChunkRecord",
     "ConfigError",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, closing, nullcontext
+from enum import StrEnum
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import add_ai_message_chunks
@@ -27,9 +28,19 @@ from .thinking import REASONING_KEY, ThinkTags
 Step = tuple[AIMessageChunk, ChunkRecord]
 
 
+class Phase(StrEnum):
+    """Where an answer is: it moves from STREAMING to exactly one of the other three."""
+
+    STREAMING = "streaming"
+    COMPLETE = "complete"  # the stream ended on its own
+    STOPPED = "stopped"  # closed before its end: Stop, or the client went away
+    FAILED = "failed"  # the stream raised; `Accumulator.error` says what, in words
+
+
 class Accumulator:
     """Adds chunks one at a time; keeps the sum, the chunks and their records, and the
-    thinking apart from the answer (a reasoning field, or `<think>` tags in the content).
+    thinking apart from the answer (a reasoning field, or `<think>` tags in the content), and the
+    answer's `phase`.
 
     The sum and the texts are put together when read, not at every chunk: a page reads them once
     per update, so an answer of n chunks costs time linear in its length, not n copies of it.
@@ -41,7 +52,8 @@ class Accumulator:
         self._previous = self.started
         self.chunks: list[AIMessageChunk] = []
         self.records: list[ChunkRecord] = []
-        self.finished = False  # set by `finish`: the stream ended (not stopped, not failed)
+        self.phase = Phase.STREAMING
+        self.error: str | None = None  # why it failed, in words (see `fail`)
         self._tags = ThinkTags()
         self._total: AIMessageChunk | None = None
         self._summed = 0  # chunks already in `_total`
@@ -96,12 +108,29 @@ class Accumulator:
     def answer(self) -> str:
         return _joined(self._answer)
 
+    @property
+    def finished(self) -> bool:
+        """Whether the stream ended on its own (not stopped, not failed)."""
+        return self.phase is Phase.COMPLETE
+
     def finish(self) -> None:
         """The stream has ended: text held back as a possible tag is text after all."""
         thinking, answer = self._tags.flush()
         self._thinking.append(thinking)
         self._answer.append(answer)
-        self.finished = True
+        if self.phase is Phase.STREAMING:  # one marked stopped stays stopped, though its last chunks came
+            self.phase = Phase.COMPLETE
+
+    def fail(self, error: str) -> None:
+        """The stream raised; `error` says what, in words a person can read."""
+        if self.phase is Phase.STREAMING:
+            self.phase, self.error = Phase.FAILED, error
+
+    def stop(self) -> bool:
+        """Mark a stream that is still running as stopped; whether the answer is now stopped."""
+        if self.phase is Phase.STREAMING:
+            self.phase = Phase.STOPPED
+        return self.phase is Phase.STOPPED
 
 
 def _joined(parts: list[str]) -> str:

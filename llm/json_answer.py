@@ -93,7 +93,7 @@ class JSONAnswer:
             mismatch = schema_problem(self.value, self.schema)
             note += f" ✗ It does not match the schema: {mismatch}." if mismatch else " It matches the schema ✓."
         if self.parser.huge_numbers:
-            note += (f" Integers beyond ±2^53 are shown as text in the view (a browser would round them); the raw "
+            note += (" Integers beyond ±2^53 are shown as text in the view (a browser would round them); the raw "
                      "text has them exactly.")
         return note
 

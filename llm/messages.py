@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
 
 from .inert import restored
 
-Prompt = Union[str, Sequence[Union[BaseMessage, dict[str, Any]]]]
+Prompt = str | Sequence[BaseMessage | dict[str, Any]]
 
 
 def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMessage]:

@@ -1,7 +1,7 @@
 """Build the chat model the settings ask for. The only place that knows the backends.
 
     >>> from llm.config import Settings
-    >>> model = build_chat_model(Settings(provider="openai", openai_base_url="http://127.0.0.1:9/v1"))
+    >>> model = build_chat_model(Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}, dotenv=False))
     >>> type(model).__name__  # ChatOpenAI that keeps a reasoning model's thinking (llm/thinking.py)
     'ChatOpenAICompatible'
 """
@@ -37,12 +37,12 @@ def available_models(settings: Settings, timeout: float = 5.0) -> list[str] | No
         return None
     import openai
 
-    client = openai.OpenAI(api_key=settings.openai_api_key or PLACEHOLDER_KEY, base_url=settings.openai_base_url,
+    client = openai.OpenAI(api_key=settings.api_key or PLACEHOLDER_KEY, base_url=settings.openai_base_url,
                            timeout=timeout, max_retries=0)
     try:
         listed = sorted(model.id for model in client.models.list())
     except Exception as error:  # the chat still works: the page offers a text box instead
-        log.warning("could not list the server's models: %s", readable_error(error, settings.openai_api_key))
+        log.warning("could not list the server's models: %s", readable_error(error, settings.api_key))
         return None
     finally:
         client.close()
@@ -61,7 +61,7 @@ def _openai(settings: Settings) -> BaseChatModel:
 
     return ChatOpenAICompatible(
         model=settings.openai_model,
-        api_key=settings.openai_api_key or PLACEHOLDER_KEY,
+        api_key=settings.api_key or PLACEHOLDER_KEY,
         base_url=settings.openai_base_url,
         temperature=settings.default_temperature,
         max_tokens=settings.default_max_tokens,

@@ -29,7 +29,6 @@ from typing import Any
 
 import ijson
 
-
 MAX_DEPTH = 100  # objects and arrays nested deeper than this end the answer with a sentence
 SAFE_INTEGER = 2**53  # beyond this a browser's JSON view would show another number
 

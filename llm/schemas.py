@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
 from .errors import ReadableError
 
 MAX_SCHEMA_CHARS = 20_000  # the presets take about 1,300

@@ -20,6 +20,7 @@ sys.path.append(os.path.dirname(os.getcwd()))  # the project folder, as the how-
 sys.path.append("..")
 
 from langchain_core.messages import AIMessageChunk
+
 from llm import LLM
 
 # %% [markdown]

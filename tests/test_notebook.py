@@ -1,8 +1,8 @@
 """The notebook API: `text, chunks = LLM().stream(question)` prints as it goes."""
 
 import asyncio
-import json
 import io
+import json
 import sys
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel

@@ -12,7 +12,7 @@ from gradio_client import Client
 from gradio_client.utils import Status
 
 from llm import Settings
-from tests.conftest import SECRET, launch, running_app, server_settings, free_port
+from tests.conftest import SECRET, free_port, launch, running_app, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 
 USER_KEY = "visitor-key-1234567890"  # not shaped like an sk- key: only explicit redaction hides it

@@ -2,45 +2,43 @@
 
 `/chat` takes (message, system prompt, temperature, max tokens, model, your API key) and
 yields (answer so far, Debug summary, chunk table, timeline). Every input is checked by
-`llm.limits` before anything goes upstream.
+`llm.limits` before anything goes upstream; then the model's `astream` goes through the one
+loop, `stream_to_page`, with the chat's view of the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, max_concurrency, readable_error, to_messages
-from llm.accumulator import arecords, record_shows_text
+from llm import Settings, max_concurrency, readable_error, to_messages
 from llm.backend import Backend
 from llm.context import fit_for_model, has_window
-from llm.errors import error_detail
-from llm.inert import inert_markdown, inert_text
 from llm.limits import Limits, check_text
-from llm.pacing import paced
-from llm.report import DebugReport
 
-from .debug_updates import COMPLETE, DebugUpdates, mark_stopped
+from .chat_view import ChatView, note
+from .debug_outputs import DebugOutputs
 from .inputs import CheckedSlider, CheckedTextbox, MessageBox
+from .stream_to_page import stop_answer, stream_to_page
 
-if TYPE_CHECKING:
-    from .debug_tab import DebugTab
+# (message, label): shown in the empty chat; a click sends the message with the current settings.
+EXAMPLES = [
+    ("Who's Elon Musk?", "Who's Elon Musk? (the how-to's question)"),
+    ("Write a long story about a lighthouse keeper and the sea, in ten paragraphs.",
+     "A long answer: ten paragraphs, hundreds of chunks"),
+    ("How many times does the letter r appear in 'strawberry'? Think it through step by step before you answer.",
+     "Thinking: a reasoning model shows its thoughts apart from the answer"),
+    ("Give me a Markdown table of three planets with their diameter and a fun fact.",
+     "Markdown: a table that takes shape as it streams"),
+]
 
-log = logging.getLogger("app")
 
-FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
-
-
-def chat_tab(
-    backend: Backend, defaults: Settings, debug: DebugTab, limits: Limits, model_names: list[str] | None = None,
-) -> gr.ChatInterface:
-    """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface.
-    `model_names`: the server's models, the configured one first (None: a text box instead)."""
-    configured = getattr(backend.model, "model_name", None) or (defaults.openai_model if backend.takes_keys else "")
+def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> gr.ChatInterface:
+    """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface."""
+    configured = backend.configured_model
 
     async def chat(
         message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float,
@@ -62,8 +60,20 @@ def chat_tab(
             chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
             tokens = limits.cap(max_tokens)
             bound = model.bind(temperature=float(temperature), max_tokens=tokens, **chosen)
-            # aclosing: Stop closes `chat`, which must close `answer` (and the request upstream) at once.
-            async with aclosing(answer(bound, messages, tokens, debug, (backend.secret, api_key))) as updates:
+            secrets = (backend.secret, api_key)
+            try:  # the local model's window is small: leave out the oldest turns rather than fail. Counting
+                # tokens takes a while, so in a thread; a model with no window skips the hop (and its queue).
+                fitted = (await asyncio.to_thread(fit_for_model, bound, messages, tokens) if has_window(bound)
+                          else fit_for_model(bound, messages, tokens))
+            except Exception as error:
+                yield note(readable_error(error, *secrets)), *debug.unchanged()
+                return
+            left_out = fitted.note()
+            view = ChatView(notes=[note(left_out)] if left_out else [])
+            updates = stream_to_page(bound.astream(fitted.messages), view, secrets=secrets,
+                                     notes=[f"Context: {left_out}"] if left_out else [])
+            # aclosing: Stop closes `chat`, which must close the loop (and the request upstream) at once.
+            async with aclosing(updates):
                 async for update in updates:
                     yield update
 
@@ -77,7 +87,7 @@ def chat_tab(
                               render=False),
                 CheckedSlider(1, limits.token_ceiling, value=limits.cap(defaults.default_max_tokens),
                               step=1, label="Max tokens", render=False),
-                model_picker(configured, model_names),
+                ModelPicker.of(backend),
                 CheckedTextbox("", type="password", label="Your API key (optional)", elem_id="api-key",
                                render=False, visible=backend.takes_keys,
                                info="Used for your messages only: sent with each one, never stored or shown."),
@@ -86,81 +96,40 @@ def chat_tab(
                                                      render=False),
             additional_outputs=debug.outputs,
             textbox=MessageBox(placeholder="Type a message...", elem_id="chat-input", render=False,
-                                   show_label=False, submit_btn=True, stop_btn=True),
+                               show_label=False, submit_btn=True, stop_btn=True),
+            # Only the message: the settings keep what the visitor chose. Never cached: that would run the
+            # model at start-up (Spaces' default).
+            examples=[[message, *[None] * 5] for message, _ in EXAMPLES],
+            example_labels=[label for _, label in EXAMPLES],
+            cache_examples=False,
             api_name="chat",
             concurrency_limit=max_concurrency(defaults),
             editable=True,
             fill_height=True,
             analytics_enabled=False,
         )
-    chat_ui.textbox.stop(mark_stopped, **debug.on_stop, queue=False, api_visibility="undocumented")
+    chat_ui.textbox.stop(stop_answer(ChatView.source), [debug.latest], debug.marks, queue=False,
+                         api_visibility="undocumented")
     return chat_ui
 
 
-async def answer(model: Any, messages: list, max_tokens: int, debug: DebugTab, secrets: tuple):
-    """The streaming half of `chat`: fit the context, stream through the one loop, say what went wrong."""
-    acc, report = Accumulator(), DebugReport()
-    try:  # the local model's window is small: leave out the oldest turns rather than fail. Counting
-        # tokens takes a while, so in a thread; a model with no window skips the hop (and its queue).
-        fitted = (await asyncio.to_thread(fit_for_model, model, messages, max_tokens) if has_window(model)
-                  else fit_for_model(model, messages, max_tokens))
-    except Exception as error:
-        yield note(readable_error(error, *secrets)), *debug.unchanged()
-        return
-    left_out = fitted.note()
-    notes = [note(left_out)] if left_out else []
-    report.notes = [f"Context: {left_out}"] if left_out else []
-    debug_updates = DebugUpdates(report, acc)
-    try:
-        # aclosing: when Gradio closes this generator (Stop), close the stream now, not at GC.
-        steps = arecords(model.astream(fitted.messages), acc)
-        async with aclosing(paced(steps, FRAME_SECONDS, shows=record_shows_text)) as updates:
-            async for _ in updates:
-                report.update(acc.records)
-                yield shown(acc, notes), *debug_updates.streaming()
-    except Exception as error:
-        text = readable_error(error, *secrets)
-        log.warning("stream failed: %s", error_detail(error, *secrets))
-        report.update(acc.records)
-        yield [*as_messages(shown(acc, notes, done=True)), note(text)], *debug_updates.final(f"✗ {inert_text(text)}")
-        return
-    report.update(acc.records)
-    yield shown(acc, notes, done=True), *debug_updates.final(COMPLETE, acc.text)
+class ModelPicker(gr.Dropdown):
+    """The server's models, the configured one first; another name may be typed. The list is read
+    when the app launches (`Backend.start`), not when this module is imported."""
 
+    is_template = True
+    _backend: Backend
 
-def note(text: str) -> dict:
-    """A message the page shows but the model never sees (see `to_messages`); its text may quote a
-    visitor's input or a server's error, so it is shown inert."""
-    return {"role": "assistant", "content": inert_text(text), "metadata": {"title": "⚠ Note"}}
+    @classmethod
+    def of(cls, backend: Backend) -> ModelPicker:
+        picker = cls([backend.configured_model], value=backend.configured_model, allow_custom_value=True,
+                     label="Model", elem_id="model-picker", render=False)
+        picker._backend = backend  # not a constructor argument: Gradio would put it in the page's config
+        return picker
 
-
-def shown(acc: Accumulator, notes: list[dict], done: bool = False) -> str | list[dict]:
-    """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
-    collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
-    The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
-    answer = inert_markdown(acc.answer)
-    if not notes and not acc.thinking:
-        return answer
-    messages = list(notes)
-    if acc.thinking:
-        status = "done" if acc.answer or done else "pending"
-        messages.append({"role": "assistant", "content": inert_markdown(acc.thinking),
-                         "metadata": {"title": "Thinking", "status": status}})
-    if acc.answer or done or not acc.thinking:
-        messages.append({"role": "assistant", "content": answer})
-    return messages
-
-
-def as_messages(shown_value: str | list[dict]) -> list[dict]:
-    """`shown`'s value as a list of messages, leaving out an empty answer."""
-    messages = shown_value if isinstance(shown_value, list) else [{"role": "assistant", "content": shown_value}]
-    return [m for m in messages if m["content"] or m.get("metadata")]
-
-
-def model_picker(configured: str, model_names: list[str] | None) -> gr.components.Component:
-    """A dropdown of the server's models (another name may be typed), or a text box when there is no list."""
-    if model_names:
-        return gr.Dropdown(model_names, value=model_names[0], allow_custom_value=True, label="Model",
-                           elem_id="model-picker", render=False)
-    return gr.Textbox(configured, label="Model", elem_id="model-picker", render=False,
-                      info="The server did not list its models; type a model name.")
+    def get_config(self, cls: Any = None) -> dict[str, Any]:
+        """Called when the page's config is made (again at launch): the list as read by then."""
+        listed = self._backend.listed_models
+        self.choices = [(name, name) for name in listed or [self._backend.configured_model]]
+        self.info = None if listed else "The server did not list its models; type a model name."
+        return super().get_config(cls) if cls is not None else super().get_config()

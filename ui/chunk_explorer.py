@@ -9,14 +9,16 @@ from typing import Any
 
 import gradio as gr
 
-from llm import Accumulator
 from llm.chunk_sum import explore
+
+from .debug_outputs import DebugAnswer
 
 NO_ANSWER = "No answer yet: ask something in Chat or JSON, or replay a chunk log below."
 
 
 class ChunkExplorer:
-    """Two sliders over the chunks of the answer in `latest`; the sum as Python, as printed, and its text."""
+    """Two sliders over the chunks of the answer in `latest` (a `DebugAnswer`); the sum as Python, as
+    printed, and its text."""
 
     def __init__(self, latest: gr.State) -> None:
         self.latest = latest
@@ -43,12 +45,13 @@ class ChunkExplorer:
 
     def show_whole_answer(self) -> dict[str, Any]:
         """Event arguments that reset the explorer to all the chunks of the latest answer."""
-        return {"fn": lambda acc: self.sum_range(acc, 0, None), "inputs": [self.latest], "outputs": self.outputs,
+        return {"fn": lambda latest: self.sum_range(latest, 0, None), "inputs": [self.latest], "outputs": self.outputs,
                 "api_visibility": "undocumented", "queue": False, "show_progress": "hidden"}
 
     @staticmethod
-    def sum_range(acc: Accumulator | None, first: float, last: float | None) -> tuple[Any, ...]:
+    def sum_range(latest: DebugAnswer | None, first: float, last: float | None) -> tuple[Any, ...]:
         """(from slider, to slider, meaning, code, printed, text) for chunks `first`..`last` (None: the end)."""
+        acc = latest.acc if latest is not None else None
         chunks = list(acc.chunks) if acc is not None else []  # a copy: the answer may still be streaming
         if not chunks:
             return gr.skip(), gr.skip(), NO_ANSWER, "", "", ""

@@ -1,7 +1,7 @@
 """Export the latest answer's chunk log and the conversation; replay a chunk log into Chat and Debug.
 
-A replay goes through the same loop as a live answer (`arecords` + `paced`),
-the same `DebugReport` and the same `shown`, with recorded chunks instead of a model.
+A replay goes through the one loop (`stream_to_page`) with the chat's view of the answer
+(`ChatView`), with recorded chunks instead of a model.
 """
 
 from __future__ import annotations
@@ -12,32 +12,28 @@ import re
 import time
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from llm import Accumulator
-from llm.accumulator import arecords, record_shows_text
 from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
 from llm.inert import inert_text
 from llm.messages import transcript
-from llm.pacing import paced
-from llm.report import DebugReport
 
-from .chat_tab import FRAME_SECONDS, as_messages, shown
-from .debug_updates import COMPLETE, STREAMING, DebugUpdates, mark_stopped
-
-if TYPE_CHECKING:
-    from .debug_tab import DebugTab
+from .chat_view import ChatView
+from .debug_outputs import STREAMING, DebugAnswer, DebugOutputs
+from .stream_to_page import stop_answer, stream_to_page
 
 SPEEDS: dict[str, float | None] = {"1x": 1.0, "2x": 2.0, "10x": 10.0, "at once": None}
 REPLAYS_AT_ONCE = 16  # a replay mostly waits (at its recorded pace); it never touches the model
 REPLAY_STOPPED = "■ Replay stopped by you; the chat keeps what had arrived."
 
 
-def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
-    """Lay out export and replay (inside the Debug tab); returns the events that end a replay."""
+def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
+    """Lay out export and replay of `chat`'s answers (inside the current tab); returns the events that
+    end a replay."""
     with gr.Accordion("Export and replay", open=True):
         with gr.Row():
             export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
@@ -53,8 +49,9 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
                     stop = gr.Button("Stop", variant="stop", elem_id="replay-stop")
         status = gr.Markdown("", elem_id="replay-status")
 
-    def export_files(acc: Accumulator | None, history: list[dict] | None) -> tuple[Any, str]:
+    def export_files(latest: DebugAnswer | None, history: list[dict] | None) -> tuple[Any, str]:
         """Write the chunk log and the conversation into Gradio's cache; (files, note)."""
+        acc = latest.acc if latest is not None else None
         count = min(len(acc.records), len(acc.chunks)) if acc is not None else 0  # it may still be streaming
         if not count:
             return gr.skip(), "⚠ Nothing to export yet: ask something in Chat or JSON first."
@@ -66,7 +63,7 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         return paths, f"Exported {count} chunks and {len(history or [])} chat messages."
 
     async def replay(path: str | None, speed_name: str, history: list[dict] | None):
-        """Stream a chunk log again; yields (chat, note, Debug summary, chunk table, timeline, accumulator)."""
+        """Stream a chunk log again; yields (chat, note, *the Debug outputs)."""
         history = list(history or [])
         if not path:
             yield gr.skip(), "⚠ Choose a chunk log first: a .jsonl file from Export or `LLM.save_chunks`.", *debug.unchanged()
@@ -82,30 +79,19 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
         if too_long := replay_problem(logged, SPEEDS[speed_name]):
             yield gr.skip(), f"⚠ {too_long}", *debug.unchanged()
             return
-        name, acc, report = shown_name(path), Accumulator(), DebugReport()
-        header = {"role": "assistant", "content": f"`{name}` at {speed_name}: recorded chunks, no model.",
-                  "metadata": {"title": "▶ Replay"}}
-        report.notes = [f"Replay of `{name}` at {speed_name}: the times are the replay's"
-                        + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's.")]
-        updates = DebugUpdates(report, acc)
-        async with aclosing(paced(arecords(areplay(logged, SPEEDS[speed_name]), acc), FRAME_SECONDS,
-                                   shows=record_shows_text)) as steps:
-            async for _ in steps:
-                report.update(acc.records)
-                yield [*history, *as_messages(shown(acc, [header]))], f"{STREAMING} replaying `{name}`", *updates.streaming()
-        report.update(acc.records)
-        yield ([*history, *as_messages(shown(acc, [header], done=True))], f"✓ Replayed {len(logged)} chunks of `{name}`.",
-               *updates.final(f"{COMPLETE} (replay)", acc.text))
-
-    def mark_replay_stopped(note: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:
-        if not note.startswith(STREAMING):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return REPLAY_STOPPED, *mark_stopped(summary, acc)
+        name = shown_name(path)
+        view = ReplayView(name, speed_name, len(logged), history)
+        note = (f"Replay of `{name}` at {speed_name}: the times are the replay's"
+                + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's."))
+        async with aclosing(stream_to_page(areplay(logged, SPEEDS[speed_name]), view, notes=[note])) as updates:
+            async for update in updates:
+                yield update
 
     # The history comes from ChatInterface's own state, not from the visitor: the API takes none.
     export.click(export_files, [debug.latest, chat.chatbot_state], [files, status], api_name="export_chunks")
     replaying = run.click(replay, [upload, speed, chat.chatbot_state], [chat.chatbot, status, *debug.outputs],
-                          api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal")
+                          api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal",
+                          show_progress_on=[chat.chatbot, status])
     # ChatInterface keeps its history in its own state, not in what the chatbot shows: hand it the
     # replayed messages as ChatInterface's own sync does, so the next message, retry and undo see them.
     keep_in_chat = {"fn": lambda messages: (messages, messages), "inputs": [chat.chatbot],
@@ -113,7 +99,7 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
                     "queue": False}
     done = replaying.then(**keep_in_chat)
     stopped = stop.click(None, cancels=[replaying], queue=False, api_visibility="undocumented").then(
-        mark_replay_stopped, [status, *debug.on_stop["inputs"]], [status, *debug.on_stop["outputs"]], queue=False,
+        stop_answer(ReplayView.source, (REPLAY_STOPPED,)), [debug.latest], [status, *debug.marks], queue=False,
         api_visibility="undocumented").then(**keep_in_chat)
     return [done, stopped]
 
@@ -121,3 +107,24 @@ def chunk_files(debug: DebugTab, chat: gr.ChatInterface) -> list[Any]:
 def shown_name(path: str) -> str:
     """The uploaded file's name, safe inside a Markdown code span."""
     return re.sub(r"[^\w.\- ]", "_", Path(path).name)[:80] or "chunk log"
+
+
+class ReplayView(ChatView):
+    """The chat's view of a replayed answer, after the chat so far and a "▶ Replay" header, and a note."""
+
+    source = "replay"
+
+    def __init__(self, name: str, speed_name: str, count: int, history: list[dict]) -> None:
+        header = {"role": "assistant", "content": f"`{name}` at {speed_name}: recorded chunks, no model.",
+                  "metadata": {"title": "▶ Replay"}}
+        super().__init__(notes=[header], before=history)
+        self.name, self.count = name, count
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        return self.value(acc), f"{STREAMING} replaying `{self.name}`"
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        return self.value(acc, done=True), f"✓ Replayed {self.count} chunks of `{self.name}`."
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        return *super().failed(acc, error), f"⚠ {inert_text(error)}"

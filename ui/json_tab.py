@@ -2,38 +2,29 @@
 
 `/json` takes (request, schema, temperature, max tokens) and yields (partial
 object, raw text so far, field table, note, Debug summary, chunk table, timeline).
-The chunks go through the same accumulator as the chat, and to the Debug tab.
+The chunks go through the one loop (`stream_to_page`) with the JSON tab's view of the answer:
+the partial object, the raw text and a row per field.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
-from llm import Accumulator, Settings, max_concurrency, readable_error
-from llm.accumulator import arecords, record_shows_text
+from llm import Accumulator, Settings, max_concurrency
 from llm.backend import Backend
-from llm.limits import Limits
-from llm.errors import error_detail
 from llm.inert import inert_text
 from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, parse_schema
 from llm.json_modes import JSONRequest
-from llm.pacing import paced
-from llm.report import DebugReport
+from llm.limits import Limits
 
-from .chat_tab import FRAME_SECONDS
+from .debug_outputs import STREAMING, DebugOutputs
 from .inputs import CheckedSlider, CheckedTextbox
-from .debug_updates import COMPLETE, STREAMING, DebugUpdates, mark_stopped
-
-if TYPE_CHECKING:
-    from .debug_tab import DebugTab
-
-log = logging.getLogger("app")
+from .stream_to_page import stop_answer, stream_to_page
 
 JSON_STOPPED = "■ Stopped by you. The object shows what had arrived; fields still marked *streaming* never finished."
 DEFAULT_TEMPERATURE = 0.2  # JSON wants the likeliest tokens more than variety
@@ -87,7 +78,7 @@ def schema_text(name: str) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) if schema else ""
 
 
-def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limits) -> None:
+def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
     """Lay out the JSON tab (inside the current Blocks) and wire `/json`."""
 
     async def stream_json(
@@ -112,8 +103,11 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
             if busy:
                 yield *nothing, f"⚠ {inert_text(busy)}", *debug.unchanged()
                 return
-            async with aclosing(_stream(model, answer, request, limits.cap(max_tokens), float(temperature), debug,
-                                        (backend.secret, api_key))) as updates:
+            # The first JSON mode this server takes (json_schema, json_object, the prompt alone): llm/json_modes.py.
+            asking = JSONRequest(model, json_messages(request, answer.schema), answer.schema,
+                                 temperature=float(temperature), max_tokens=limits.cap(max_tokens))
+            updates = stream_to_page(asking.astream(), JSONView(answer, asking), secrets=(backend.secret, api_key))
+            async with aclosing(updates):  # Stop closes this generator, which closes the request upstream
                 async for update in updates:
                     yield update
 
@@ -152,44 +146,32 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugTab, limits: Limi
     preset.change(schema_text, preset, schema, api_visibility="undocumented")
     event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens, api_key],
                   [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
+                  show_progress_on=[value, raw, fields, status],
                   concurrency_limit=max_concurrency(defaults))
     # Cancel first, then mark: with both on one listener, the page never showed the mark.
     stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
-        _mark_json_stopped, [status, *debug.on_stop["inputs"]], [status, *debug.on_stop["outputs"]], queue=False,
+        stop_answer(JSONView.source, (JSON_STOPPED,)), [debug.latest], [status, *debug.marks], queue=False,
         api_visibility="undocumented")
 
 
-async def _stream(model: Any, answer: JSONAnswer, request: str, max_tokens: int, temperature: float,
-                  debug: DebugTab, secrets: tuple):
-    """The streaming half of `stream_json`: the one loop, the partial object, and what went wrong."""
-    acc, report = Accumulator(), DebugReport()
-    debug_updates = DebugUpdates(report, acc)
-    # The first JSON mode this server takes (json_schema, json_object, the prompt alone): see llm/json_modes.py.
-    asking = JSONRequest(model, json_messages(request, answer.schema), answer.schema, temperature=temperature,
-                         max_tokens=max_tokens)
-    stream = asking.astream()
-    try:
-        # aclosing: Stop closes this generator, which closes the stream and the request upstream.
-        async with aclosing(paced(arecords(stream, acc), FRAME_SECONDS, shows=record_shows_text)) as updates:
-            async for _ in updates:
-                answer.update(acc.records)
-                report.update(acc.records)
-                status = f"{STREAMING} {len(answer.parser.fields)} values so far."
-                yield answer.view(), acc.text, answer.rows(), status, *debug_updates.streaming()
-    except Exception as error:
-        text = readable_error(error, *secrets)
-        log.warning("JSON stream failed: %s", error_detail(error, *secrets))
-        report.update(acc.records)
-        note = answer.fail(text, acc)  # first: it takes in the chunks that came with the error
-        yield answer.view(), acc.text, answer.rows(), inert_text(note), *debug_updates.final(f"✗ {inert_text(text)}")
-        return
-    report.update(acc.records)
-    note = f"{await asyncio.to_thread(answer.finish, acc)} {asking.note}"  # the schema check: a child process
-    yield (answer.view(), acc.text, answer.rows(), inert_text(note),
-           *debug_updates.final(f"{COMPLETE} (JSON tab)", acc.text))
+class JSONView:
+    """The JSON tab's view of an answer: (the object so far, the raw text, a row per field, a note)."""
 
+    source = "JSON tab"
 
-def _mark_json_stopped(status: str, summary: str, acc: Accumulator | None) -> tuple[Any, ...]:
-    if not status.startswith(STREAMING):
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    return JSON_STOPPED, *mark_stopped(summary, acc)
+    def __init__(self, answer: JSONAnswer, asking: JSONRequest) -> None:
+        self.answer = answer
+        self.asking = asking
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        self.answer.update(acc.records)
+        status = f"{STREAMING} {len(self.answer.parser.fields)} values so far."
+        return self.answer.view(), acc.text, self.answer.rows(), status
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        note = f"{await asyncio.to_thread(self.answer.finish, acc)} {self.asking.note}"  # the schema check: a child process
+        return self.answer.view(), acc.text, self.answer.rows(), inert_text(note)
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        note = self.answer.fail(error, acc)  # first: it takes in the chunks that came with the error
+        return self.answer.view(), acc.text, self.answer.rows(), inert_text(note)

@@ -1,0 +1,98 @@
+"""The one loop to the page: updates as chunks come, a readable failure that keeps the partial
+answer, and Stop kept in the answer's state (its phase), not in page text."""
+
+import asyncio
+from contextlib import aclosing
+
+from langchain_core.messages import AIMessageChunk
+
+from llm import Phase
+from ui.chat_view import ChatView
+from ui.debug_outputs import DebugAnswer
+from ui.stream_to_page import stop_answer, stream_to_page
+
+SKIP = {"__type__": "update"}
+
+
+def chunks(*texts: str, fail_after: bool = False, closed: list | None = None):
+    async def source():
+        try:
+            for text in texts:
+                yield AIMessageChunk(content=text, response_metadata={"model_name": "m<1>"})
+                await asyncio.sleep(0)
+            if fail_after:
+                raise ConnectionError("the server went away with sk-FAKEFAKEFAKE")
+        finally:
+            if closed is not None:
+                closed.append(True)
+
+    return source()
+
+
+async def collect(updates, limit: int | None = None) -> list[tuple]:
+    seen = []
+    async with aclosing(updates):
+        async for update in updates:
+            seen.append(update)
+            if limit is not None and len(seen) == limit:
+                break
+    return seen
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_a_complete_answer_ends_with_every_chunk_and_the_sum_check():
+    updates = run(collect(stream_to_page(chunks("Hel", "lo"), ChatView())))
+    answer, summary, rows, _, latest, model_line = updates[-1]
+    assert answer == "Hello"
+    assert summary.startswith("**✓ Complete**") and "Sum check ✓ the 2 chunks" in summary
+    assert [row[3] for row in rows] == ['"Hel"', '"lo"']
+    assert isinstance(latest, DebugAnswer) and latest.acc.phase is Phase.COMPLETE
+    assert model_line == "**Last answer from:** `m<1>`"  # its own output, the server's name as inert code
+
+
+def test_a_failure_keeps_the_partial_answer_and_says_why_without_the_secret():
+    updates = run(collect(stream_to_page(chunks("Par", "tial", fail_after=True), ChatView())))
+    messages, summary, rows, _, latest, _ = updates[-1]
+    assert messages[0]["content"] == "Partial"
+    assert messages[-1]["metadata"]["title"] == "⚠ Note" and "connection" in messages[-1]["content"].lower()
+    assert "FAKEFAKE" not in str(updates)
+    assert latest.acc.phase is Phase.FAILED and summary.startswith("**✗ ")
+    assert len(rows) == 2
+
+
+def test_closing_the_loop_closes_the_source_and_marks_the_answer_stopped():
+    closed: list = []
+    updates = stream_to_page(chunks(*"abcdefgh", closed=closed), ChatView())
+    seen = run(collect(updates, limit=1))
+    latest = seen[0][4]
+    assert closed == [True]
+    assert latest.acc.phase is Phase.STOPPED
+
+
+def test_stop_marks_the_answer_of_its_own_tab_and_the_loop_sends_nothing_more():
+    async def scenario():
+        closed: list = []
+        updates = stream_to_page(chunks(*"abcdefgh", closed=closed), ChatView())
+        async with aclosing(updates):
+            first = await anext(updates)
+            latest = first[4]
+            assert stop_answer("JSON tab", ("stopped",))(latest) == (SKIP,) * 4  # another tab's Stop
+            assert latest.acc.phase is Phase.STREAMING
+            summary, rows, _ = stop_answer("")(latest)
+            assert summary.startswith("**■ Stopped by you**") and rows
+            rest = [update async for update in updates]
+        return rest, closed, latest
+
+    rest, closed, latest = run(scenario())
+    assert rest == [] and closed == [True] and latest.acc.phase is Phase.STOPPED
+
+
+def test_stop_after_the_answer_completed_changes_nothing():
+    updates = run(collect(stream_to_page(chunks("done"), ChatView())))
+    latest = updates[-1][4]
+    assert stop_answer("")(latest) == (SKIP,) * 3
+    assert latest.acc.phase is Phase.COMPLETE
+    assert stop_answer("")(None) == (SKIP,) * 3

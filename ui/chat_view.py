@@ -1,0 +1,64 @@
+"""The chat's view of an answer: what the Chatbot shows while it streams, when it ends, and when it fails.
+
+Used by the Chat tab and by replay (which shows a recorded answer in the same chat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm import Accumulator
+from llm.inert import inert_markdown, inert_text
+
+
+def note(text: str) -> dict:
+    """A message the page shows but the model never sees (see `to_messages`); its text may quote a
+    visitor's input or a server's error, so it is shown inert."""
+    return {"role": "assistant", "content": inert_text(text), "metadata": {"title": "⚠ Note"}}
+
+
+def shown(acc: Accumulator, notes: list[dict], done: bool = False) -> str | list[dict]:
+    """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
+    collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
+    The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
+    answer = inert_markdown(acc.answer)
+    if not notes and not acc.thinking:
+        return answer
+    messages = list(notes)
+    if acc.thinking:
+        status = "done" if acc.answer or done else "pending"
+        messages.append({"role": "assistant", "content": inert_markdown(acc.thinking),
+                         "metadata": {"title": "Thinking", "status": status}})
+    if acc.answer or done or not acc.thinking:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def as_messages(shown_value: str | list[dict]) -> list[dict]:
+    """`shown`'s value as a list of messages, leaving out an empty answer."""
+    messages = shown_value if isinstance(shown_value, list) else [{"role": "assistant", "content": shown_value}]
+    return [m for m in messages if m["content"] or m.get("metadata")]
+
+
+class ChatView:
+    """The Chatbot's value at each step: the answer after `notes` (messages), after `before` (a
+    history the value must repeat, as replay's does). A failure keeps the partial answer and adds a note."""
+
+    source = ""
+
+    def __init__(self, notes: list[dict] | None = None, before: list[dict] | None = None) -> None:
+        self.notes = list(notes or [])
+        self.before = list(before or [])
+
+    def value(self, acc: Accumulator, done: bool = False) -> str | list[dict]:
+        answer = shown(acc, self.notes, done)
+        return [*self.before, *as_messages(answer)] if self.before else answer
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        return (self.value(acc),)
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        return (self.value(acc, done=True),)
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        return ([*self.before, *as_messages(shown(acc, self.notes, done=True)), note(error)],)

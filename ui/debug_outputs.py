@@ -1,0 +1,131 @@
+"""The Debug outputs every answer writes to, and what one answer sends them as it streams.
+
+`DebugOutputs` holds the components: the summary, chunk table and timeline of the Debug tab, the
+latest answer's state, and the header's "Last answer from" line. `DebugAnswer` is one answer's
+view for them, kept in that state: its `Accumulator` (with the answer's phase), its `DebugReport`,
+and which tab it belongs to. What the page shows is made from that state, never read back from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from llm import Accumulator, Phase
+from llm.inert import inert_code, inert_text
+from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
+
+# While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
+# most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then sends nothing
+# for them; a gr.skip() would cost more, since Gradio rebuilds the component for it). Each update's cost
+# stays constant however long the answer gets. The final update has every chunk.
+REDRAW_EVERY_MS = 500
+STREAMING_ROWS = 200
+STREAMING = "● Streaming…"
+WINDOW_NOTE = f" (the table shows the latest {STREAMING_ROWS} chunks until the answer ends)"
+
+
+class PageOnlyMarkdown(gr.Markdown):
+    """Markdown that answer functions write to but that is no part of their API: `/chat`, `/json` and
+    `/replay` keep their outputs (as a `gr.State` is left out of them)."""
+
+    is_template = True
+
+    @property
+    def skip_api(self) -> bool:
+        return True
+
+
+class DebugOutputs:
+    """The components every answer writes to. They are made before any tab (the Chat and JSON tabs
+    name them as outputs) and placed later: `render` in the Debug tab, `answered_by` in the header."""
+
+    def __init__(self) -> None:
+        self.summary = gr.Markdown("No answer yet.", render=False, elem_id="debug-summary")
+        self.table = gr.Dataframe(
+            headers=TABLE_HEADERS, value=[], render=False, interactive=False, wrap=True, elem_id="debug-table"
+        )
+        self.timeline = gr.ScatterPlot(
+            x=TIMELINE_X, y=TIMELINE_Y, title="When each chunk arrived", render=False, elem_id="debug-timeline",
+            tooltip=[TIMELINE_X, TIMELINE_Y, TIMELINE_GAP], height=260,
+        )
+        # The latest answer's DebugAnswer, held by reference: the answer keeps adding to the same
+        # Accumulator, so the explorer, export and Stop see every chunk that came.
+        self.latest = gr.State(None)
+        self.answered_by = PageOnlyMarkdown("", render=False, elem_id="answered-by")
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        """What an answer function yields after its own outputs, in this order."""
+        return [self.summary, self.table, self.timeline, self.latest, self.answered_by]
+
+    @property
+    def marks(self) -> list[gr.components.Component]:
+        """What Stop redraws: the summary, and the table and timeline with every chunk."""
+        return [self.summary, self.table, self.timeline]
+
+    def progress_off_the_header(self, functions: Any) -> None:
+        """Show the queue position and progress of the events in `functions` (the page's `fns`) on
+        their other outputs, not on the header's model line. For ChatInterface's events, which take
+        no `show_progress_on` (the JSON tab and replay pass their own)."""
+        for function in functions.values():
+            if self.answered_by in function.outputs and function.show_progress_on is None:
+                function.show_progress_on = [o for o in function.outputs if o is not self.answered_by]
+
+    def unchanged(self) -> tuple[Any, ...]:
+        """What an answer function yields for the Debug outputs when there is no answer to show."""
+        return (gr.skip(),) * len(self.outputs)
+
+    def render(self) -> None:
+        self.summary.render()
+        self.timeline.render()
+        self.table.render()
+
+
+class DebugAnswer:
+    """One answer as the Debug outputs show it. `source` names the tab it came from ("" for the chat);
+    `notes` are lines under the summary's figures, such as turns left out of the context."""
+
+    def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None) -> None:
+        self.acc = acc
+        self.source = source
+        self.report = DebugReport()
+        self.report.notes = list(notes or [])
+        self._drawn: tuple[list[list[Any]], dict[str, Any]] | None = None
+        self._drawn_at = 0.0
+        self._handed_over = False
+
+    def streaming(self) -> tuple[Any, ...]:
+        """(summary, latest rows, their timeline, this answer the first time only, model line)."""
+        self.report.update(self.acc.records)
+        ms = self.report.stats.last_ms
+        if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
+            self._drawn, self._drawn_at = self.report.latest(STREAMING_ROWS), ms
+        latest = gr.skip()  # a State's value goes out once; the session holds it by reference
+        if not self._handed_over:
+            latest, self._handed_over = self, True
+        return self.report.summary(self.status()), *self._drawn, latest, self.model_line()
+
+    def final(self) -> tuple[Any, ...]:
+        """(summary with the sum check when complete, every row, the whole timeline, this answer, model line)."""
+        self.report.update(self.acc.records)
+        final_text = self.acc.text if self.acc.phase is Phase.COMPLETE else None
+        return (self.report.summary(self.status(), final_text), self.report.rows, self.report.timeline(), self,
+                self.model_line())
+
+    def status(self) -> str:
+        """The summary's first line, from the answer's phase."""
+        phase = self.acc.phase
+        if phase is Phase.STREAMING:
+            return STREAMING + (WINDOW_NOTE if len(self.report.rows) > STREAMING_ROWS else "")
+        if phase is Phase.COMPLETE:
+            return "✓ Complete" + (f" ({self.source})" if self.source else "")
+        if phase is Phase.STOPPED:
+            return "■ Stopped by you"
+        return f"✗ {inert_text(self.acc.error or 'Failed.')}"
+
+    def model_line(self) -> Any:
+        """The header's line naming the model that answered (the server's word, so inert)."""
+        name = self.report.stats.model_name
+        return f"**Last answer from:** {inert_code(name)}" if name else gr.skip()

@@ -1,0 +1,88 @@
+"""The one loop from a chunk stream to the page, and the one place Stop goes.
+
+Every tab that streams (Chat, JSON, replay) checks its inputs, picks a chunk source (a model's
+`astream`, a replayed chunk log) and a `PageView` (how that tab shows the answer so far), and calls
+`stream_to_page`. Each chunk goes:
+
+    source → `arecords` (the Accumulator: sum, record, phase) → `paced` (at most one batch per frame)
+    → `view.streaming(acc)` and `DebugAnswer.streaming()` → one page update
+
+An error becomes a sentence under the partial answer; Stop marks the answer stopped
+(`stop_answer`), and the loop sends nothing more and closes the stream upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any, Protocol
+
+import gradio as gr
+from langchain_core.messages import AIMessageChunk
+
+from llm import Accumulator, Phase, readable_error
+from llm.accumulator import arecords, record_shows_text
+from llm.errors import error_detail
+from llm.pacing import paced
+
+from .debug_outputs import DebugAnswer
+
+log = logging.getLogger("app")
+
+FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
+
+
+class PageView(Protocol):
+    """How one tab shows an answer: a tuple of values for the tab's own outputs, at each step."""
+
+    source: str  # the tab, as the Debug summary names it ("" for the chat)
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]: ...
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]: ...
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]: ...
+
+
+async def stream_to_page(
+    chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
+    secrets: tuple[str | None, ...] = (),
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
+
+    `notes` go under the Debug summary's figures; `secrets` are taken out of any error text.
+    Closing this generator (Stop) closes `chunks`, and with it the request upstream.
+    """
+    acc = Accumulator()
+    answer = DebugAnswer(acc, view.source, notes)
+    try:
+        async with aclosing(paced(arecords(chunks, acc), FRAME_SECONDS, shows=record_shows_text)) as batches:
+            async for _ in batches:
+                if acc.phase is Phase.STOPPED:  # Stop was pressed: the page already shows every chunk
+                    return
+                yield *view.streaming(acc), *answer.streaming()
+    except Exception as error:
+        text = readable_error(error, *secrets)
+        log.warning("%s stream failed: %s", view.source or "chat", error_detail(error, *secrets))
+        acc.fail(text)
+        if acc.phase is Phase.FAILED:
+            yield *view.failed(acc, text), *answer.final()
+        return
+    finally:
+        acc.stop()  # closed before its end (Stop, or the visitor left): a stream still running is stopped
+    if acc.phase is Phase.COMPLETE:  # not if Stop came as the last chunks did
+        yield *(await view.complete(acc)), *answer.final()
+
+
+def stop_answer(source: str, stopped: tuple[Any, ...] = ()) -> Callable[[DebugAnswer | None], tuple[Any, ...]]:
+    """The function a tab's Stop calls with the latest answer: if it is this tab's and still streaming
+    (or just stopped by the cancel), it is marked stopped, and the page gets `stopped` for the tab's
+    own outputs and the Debug marks (summary, and the table and timeline with every chunk)."""
+
+    def stop(answer: DebugAnswer | None) -> tuple[Any, ...]:
+        if answer is None or answer.source != source or not answer.acc.stop():
+            return (gr.skip(),) * (len(stopped) + 3)
+        return *stopped, *answer.final()[:3]
+
+    return stop
