@@ -85,7 +85,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None) -> 
         debug.answered_by.render()
         chat = chat_tab(backend, defaults, debug, limits)
         json_tab(backend, defaults, debug, limits)
-        debug.progress_off_the_header(demo.fns)
+        debug.show_model_line()
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)
             replay_ends = chunk_files(debug, chat)

@@ -201,3 +201,16 @@ def test_a_second_user_of_the_local_model_sees_that_they_wait(open_page, unconfi
     second.get_by_text("queue:").wait_for(timeout=10_000)  # Gradio's queue position, in the chat
     second.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=90_000)
     assert last_answer(second)  # it got its answer after waiting
+
+
+def test_the_empty_chat_offers_example_questions_and_a_click_sends_one(open_page, app_url, server):
+    from ui.chat_tab import EXAMPLES
+
+    server.scenario = Scenario(tokens=numbered_tokens(5))
+    page = open_page(app_url)
+    page.evaluate(WATCH_ANSWER)
+    for _, label in EXAMPLES:
+        page.get_by_text(label).wait_for()
+    page.get_by_text(EXAMPLES[0][1]).click()
+    wait_for_answer(page, "".join(numbered_tokens(5)))
+    assert server.requests[-1]["messages"][-1] == {"role": "user", "content": EXAMPLES[0][0]}

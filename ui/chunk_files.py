@@ -90,8 +90,7 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
     # The history comes from ChatInterface's own state, not from the visitor: the API takes none.
     export.click(export_files, [debug.latest, chat.chatbot_state], [files, status], api_name="export_chunks")
     replaying = run.click(replay, [upload, speed, chat.chatbot_state], [chat.chatbot, status, *debug.outputs],
-                          api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal",
-                          show_progress_on=[chat.chatbot, status])
+                          api_name="replay", concurrency_limit=REPLAYS_AT_ONCE, show_progress="minimal")
     # ChatInterface keeps its history in its own state, not in what the chatbot shows: hand it the
     # replayed messages as ChatInterface's own sync does, so the next message, retry and undo see them.
     keep_in_chat = {"fn": lambda messages: (messages, messages), "inputs": [chat.chatbot],

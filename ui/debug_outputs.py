@@ -1,7 +1,7 @@
 """The Debug outputs every answer writes to, and what one answer sends them as it streams.
 
 `DebugOutputs` holds the components: the summary, chunk table and timeline of the Debug tab, the
-latest answer's state, and the header's "Last answer from" line. `DebugAnswer` is one answer's
+latest answer's state, and the header's "Last answer from" line (through a State). `DebugAnswer` is one answer's
 view for them, kept in that state: its `Accumulator` (with the answer's phase), its `DebugReport`,
 and which tab it belongs to. What the page shows is made from that state, never read back from it.
 """
@@ -26,17 +26,6 @@ STREAMING = "● Streaming…"
 WINDOW_NOTE = f" (the table shows the latest {STREAMING_ROWS} chunks until the answer ends)"
 
 
-class PageOnlyMarkdown(gr.Markdown):
-    """Markdown that answer functions write to but that is no part of their API: `/chat`, `/json` and
-    `/replay` keep their outputs (as a `gr.State` is left out of them)."""
-
-    is_template = True
-
-    @property
-    def skip_api(self) -> bool:
-        return True
-
-
 class DebugOutputs:
     """The components every answer writes to. They are made before any tab (the Chat and JSON tabs
     name them as outputs) and placed later: `render` in the Debug tab, `answered_by` in the header."""
@@ -53,25 +42,26 @@ class DebugOutputs:
         # The latest answer's DebugAnswer, held by reference: the answer keeps adding to the same
         # Accumulator, so the explorer, export and Stop see every chunk that came.
         self.latest = gr.State(None)
-        self.answered_by = PageOnlyMarkdown("", render=False, elem_id="answered-by")
+        # The header's "Last answer from" line. Answers write it to a State, not to the Markdown: a State
+        # is no part of `/chat`'s outputs, and while the model is not yet known (servers name it in the
+        # last chunk) a skipped State costs nothing, where a skipped component is rebuilt at every update.
+        self.model_line = gr.State("")
+        self.answered_by = gr.Markdown("", render=False, elem_id="answered-by")
 
     @property
     def outputs(self) -> list[gr.components.Component]:
         """What an answer function yields after its own outputs, in this order."""
-        return [self.summary, self.table, self.timeline, self.latest, self.answered_by]
+        return [self.summary, self.table, self.timeline, self.latest, self.model_line]
+
+    def show_model_line(self) -> None:
+        """Copy the model line to the header when it changes: once per answer, not per update."""
+        self.model_line.change(lambda line: line, self.model_line, self.answered_by, queue=False,
+                               show_progress="hidden", api_visibility="undocumented")
 
     @property
     def marks(self) -> list[gr.components.Component]:
         """What Stop redraws: the summary, and the table and timeline with every chunk."""
         return [self.summary, self.table, self.timeline]
-
-    def progress_off_the_header(self, functions: Any) -> None:
-        """Show the queue position and progress of the events in `functions` (the page's `fns`) on
-        their other outputs, not on the header's model line. For ChatInterface's events, which take
-        no `show_progress_on` (the JSON tab and replay pass their own)."""
-        for function in functions.values():
-            if self.answered_by in function.outputs and function.show_progress_on is None:
-                function.show_progress_on = [o for o in function.outputs if o is not self.answered_by]
 
     def unchanged(self) -> tuple[Any, ...]:
         """What an answer function yields for the Debug outputs when there is no answer to show."""

@@ -146,7 +146,6 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
     preset.change(schema_text, preset, schema, api_visibility="undocumented")
     event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens, api_key],
                   [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
-                  show_progress_on=[value, raw, fields, status],
                   concurrency_limit=max_concurrency(defaults))
     # Cancel first, then mark: with both on one listener, the page never showed the mark.
     stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
