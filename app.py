@@ -70,10 +70,10 @@ class Page(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
-def build_demo(settings: Settings | None = None, problem: str | None = None) -> Page:
+def build_demo(settings: Settings | None = None, problem: str | None = None, backend: Backend | None = None) -> Page:
     if settings is None and problem is None:
         settings, problem = read_settings()
-    backend = Backend.load(settings, problem)
+    backend = backend or Backend.load(settings, problem)
     defaults = settings or Settings.defaults()  # what the controls start at, even when the settings are broken
     limits = Limits.from_settings(defaults)
 
@@ -142,7 +142,10 @@ def quiet_http_logs() -> None:
 
 
 settings, problem = read_settings()
-demo = build_demo(settings, problem)
+backend = Backend.load(settings, problem)  # builds the model object only: nothing starts on import
+if __name__ == "__main__":
+    backend.start()  # `python app.py`: the model's process loads while the page is built (about a second)
+demo = build_demo(settings, problem, backend)
 
 if __name__ == "__main__":
     quiet_http_logs()

@@ -123,18 +123,27 @@ def user_words(index: int) -> str:
 
 
 def timed_chat(url: str, results: list, index: int, start: threading.Event) -> None:
+    """One user's chat: (when it was sent, when its first words showed, when it ended, answer, Debug texts)."""
     client = Client(url, verbose=False)
     start.wait()
     began = time.monotonic()
-    outputs = chat(url, user_words(index), client=client)
-    results[index] = (began, time.monotonic(), answer_text(outputs[-1][0]), table_texts(outputs[-1][2]))
+    job = client.submit(user_words(index), "Be brief.", 0.5, 500, api_name="/chat")
+    first = None
+    while not job.done():
+        if first is None and any(answer_text(out[0]) for out in job.outputs()):
+            first = time.monotonic()
+        time.sleep(0.01)
+    job.result(timeout=60)
+    outputs = job.outputs()
+    ended = time.monotonic()
+    results[index] = (began, first or ended, ended, answer_text(outputs[-1][0]), table_texts(outputs[-1][2]))
 
 
 def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
     server.scenario = Scenario(echo=True, rate=20)  # each user's 40 words come back in 2 seconds
     single = [None]
     timed_chat(app_url, single, 0, _set(threading.Event()))
-    single_seconds = single[0][1] - single[0][0]
+    single_seconds = single[0][2] - single[0][0]
     assert single_seconds >= 1.9
 
     results: list = [None] * 10
@@ -147,11 +156,14 @@ def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
     for t in threads:
         t.join(timeout=60)
     assert all(r is not None for r in results), "some users never finished"
-    for index, (_, _, answer, chunk_texts) in enumerate(results):
+    for index, (_, _, _, answer, chunk_texts) in enumerate(results):
         assert answer == user_words(index)  # each user got their own answer
         assert "".join(chunk_texts) == user_words(index)  # and only their own chunks in Debug
-    began, ended = min(r[0] for r in results), max(r[1] for r in results)
-    assert ended - began < 2 * single_seconds, f"10 users took {ended - began:.1f}s, one took {single_seconds:.1f}s"
+    # Queued, the second user's first words would come after the first user's answer ended. How much
+    # slower ten are than one is a speed figure, measured by the benchmark ("10 users: wall time"):
+    # here ten gradio_client threads share the app's process, and the ratio ran 1.7-2.1x either way.
+    last_first_words, first_end = max(r[1] for r in results), min(r[2] for r in results)
+    assert last_first_words < first_end, "a user's answer began only after another's had ended"
     assert server.max_active >= 8  # they really overlapped at the server
 
 
