@@ -1,9 +1,10 @@
 """The Debug outputs every answer writes to, and what one answer sends them as it streams.
 
 `DebugOutputs` holds the components: the summary, chunk table and timeline of the Debug tab, the
-latest answer's state, and the header's "Last answer from" line (through a State). `DebugAnswer` is one answer's
-view for them, kept in that state: its `Accumulator` (with the answer's phase), its `DebugReport`,
-and which tab it belongs to. What the page shows is made from that state, never read back from it.
+latest answer's state, and the header's "Last answer from" line (through a State). `DebugAnswer`
+is one answer's view for them, kept in that state: its `Accumulator` (with the answer's phase),
+its `DebugReport`, and which tab it belongs to. What the page shows is made from that state, never
+read back from it.
 """
 
 from __future__ import annotations
