@@ -1,5 +1,6 @@
 """Watch an LLM stream: a chat whose answer grows token by token, a JSON tab whose
-object grows field by field, and a Debug tab that shows every chunk, with timings.
+object grows field by field, a Pipeline tab where every step of a chain streams (or visibly
+does not), and a Debug tab that shows every chunk, with timings.
 
     python app.py [--host H] [--port P] [--share]
 
@@ -28,13 +29,15 @@ from ui.chunk_files import chunk_files
 from ui.debug_outputs import DebugOutputs
 from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
+from ui.pipeline_tab import pipeline_tab
 from ui.visitors import guarded_app_kwargs
 
 
 def header(settings: Settings | None, problem: str | None) -> str:
     lines = [
         "# Watch an LLM stream",
-        "Ask something in **Chat**, or for an object in **JSON**; open **Debug** to see every chunk of the answer.",
+        "Ask something in **Chat**, or for an object in **JSON**; watch every step of a chain stream in "
+        "**Pipeline**; open **Debug** to see every chunk of the answer.",
     ]
     if settings is not None:
         lines.append(f"**Backend:** {settings.describe()}")  # its names are inert code spans
@@ -85,6 +88,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         debug.answered_by.render()
         chat = chat_tab(backend, defaults, debug, limits)
         json_tab(backend, defaults, debug, limits)
+        pipeline_tab(backend, defaults, debug, limits)
         debug.show_model_line()
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)

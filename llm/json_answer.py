@@ -63,12 +63,7 @@ class JSONAnswer:
         """The object as a page may show it: the model's JSON is data, so a top-level `__type__` key
         (which Gradio reads as a command) is shown renamed, and an integer too large for a browser's
         numbers is shown as its digits in a string. The object itself (`value`) is unchanged."""
-        value = self.parser.value
-        if self.parser.huge_numbers:
-            value = _digits_for_huge(value)
-        if isinstance(value, dict) and RESERVED_KEY in value:
-            value = {(SHOWN_RESERVED_KEY if key == RESERVED_KEY else key): item for key, item in value.items()}
-        return value
+        return page_value(self.parser.value, self.parser.huge_numbers)
 
     def update(self, records: list[ChunkRecord]) -> list[Change]:
         """Take in the records not seen yet (the accumulator's list only grows); returns the changes."""
@@ -118,6 +113,22 @@ class JSONAnswer:
         if finish == "length":
             return "✗ The answer reached Max tokens before the JSON was complete: raise Max tokens and ask again."
         return f"✗ {problem} The object shows what had arrived."
+
+
+def page_value(value: Any, huge_numbers: bool = True) -> Any:
+    """A JSON value as a page may show it (see `JSONAnswer.view`); `huge_numbers=False` when it is
+    known to hold none. Nesting too deep to walk is shown as a sentence.
+
+        >>> page_value({"__type__": "update", "n": 2**60})
+        {'__type__ (renamed in this view: Gradio reserves the name)': 'update', 'n': '1152921504606846976'}
+    """
+    try:
+        value = _digits_for_huge(value) if huge_numbers else value
+    except RecursionError:
+        return "(nested too deeply to show)"
+    if isinstance(value, dict) and RESERVED_KEY in value:
+        value = {(SHOWN_RESERVED_KEY if key == RESERVED_KEY else key): item for key, item in value.items()}
+    return value
 
 
 def _digits_for_huge(value: Any) -> Any:

@@ -23,9 +23,13 @@ from contextlib import aclosing, closing
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.prompt_values import ChatPromptValue
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from .errors import error_detail
+from .messages import to_messages
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +108,13 @@ class JSONRequest:
         log.info("JSON mode %s refused (%s); trying the next", self.mode.name if self.mode else "?", type(error).__name__)
         return True
 
-    async def astream(self) -> AsyncIterator[AIMessageChunk]:
+    async def astream(self, config: RunnableConfig | None = None) -> AsyncIterator[AIMessageChunk]:
+        """The answer's chunks; `config` (a chain's callbacks) goes to the model, so `astream_events`
+        shows each request as the model's own run."""
         for number, mode in enumerate(self._modes, start=1):
             self.mode, started = mode, False
             try:
-                async with aclosing(self._bound(mode).astream(self.messages)) as chunks:
+                async with aclosing(self._bound(mode).astream(self.messages, config)) as chunks:
                     async for chunk in chunks:
                         started = True
                         yield chunk
@@ -119,12 +125,12 @@ class JSONRequest:
             _WORKED[self._key] = mode.name
             return
 
-    def stream(self) -> Iterator[AIMessageChunk]:
+    def stream(self, config: RunnableConfig | None = None) -> Iterator[AIMessageChunk]:
         """The sync twin of `astream`."""
         for number, mode in enumerate(self._modes, start=1):
             self.mode, started = mode, False
             try:
-                with closing(self._bound(mode).stream(self.messages)) as chunks:
+                with closing(self._bound(mode).stream(self.messages, config)) as chunks:
                     for chunk in chunks:
                         started = True
                         yield chunk
@@ -134,3 +140,33 @@ class JSONRequest:
                 raise
             _WORKED[self._key] = mode.name
             return
+
+
+class JSONModel(Runnable[LanguageModelInput, AIMessageChunk]):
+    """`model` as a chain step that asks for JSON the way `JSONRequest` does (the first mode the server
+    takes). It adds no run of its own: in `astream_events` each request is the model's own run.
+
+        >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
+        >>> JSONModel(FakeListChatModel(responses=['{"a": 1}']), None).invoke("an object").content
+        '{"a": 1}'
+    """
+
+    def __init__(self, model: Any, schema: dict | None, **options: Any) -> None:
+        self.model, self.schema, self.options = model, schema, options
+
+    def _request(self, input: LanguageModelInput) -> JSONRequest:
+        messages = input.to_messages() if isinstance(input, ChatPromptValue) else to_messages(input)
+        return JSONRequest(self.model, messages, self.schema, **self.options)
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> AIMessageChunk:
+        return sum(self.stream(input, config), AIMessageChunk(content=""))
+
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+               **kwargs: Any) -> Iterator[AIMessageChunk]:
+        yield from self._request(input).stream(config)
+
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        async with aclosing(self._request(input).astream(config)) as chunks:
+            async for chunk in chunks:
+                yield chunk

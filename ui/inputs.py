@@ -1,7 +1,7 @@
 """Inputs that hand the answer function exactly what was sent, so a wrong value through the API
 gets a sentence from `llm.limits` instead of an exception inside Gradio's preprocessing.
 
-They look and behave like `gr.Slider` and `gr.Textbox` in the page (`is_template`: the same
+They look and behave like `gr.Slider`, `gr.Dropdown` and `gr.Textbox` in the page (`is_template`: the same
 frontend); only what reaches the function differs.
 """
 
@@ -14,6 +14,16 @@ import gradio as gr
 
 class CheckedSlider(gr.Slider):
     """A slider whose value is checked by the answer function, not by Gradio."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class CheckedDropdown(gr.Dropdown):
+    """A dropdown whose value is checked by the answer function: a name not among the choices gets
+    the function's sentence, not Gradio's error."""
 
     is_template = True
 

@@ -1,0 +1,160 @@
+"""The Pipeline tab: run a real LangChain chain and watch every step's stream, on one timeline.
+
+`/pipeline` takes (question, preset, temperature, max tokens, your API key) and yields (the chain's
+output so far, the events of every step, the lanes, the verdict, the Debug outputs). The chain
+runs with `astream_events(version="v2")` (`llm.pipeline_run.PipelineRun`), whose model chunks go
+through the one loop (`stream_to_page`) with this tab's view, so the Debug tab shows them as any answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import aclosing
+from typing import Any
+
+import gradio as gr
+from gradio.processing_utils import save_bytes_to_cache
+
+from llm import Accumulator, Settings, max_concurrency
+from llm.backend import Backend
+from llm.inert import inert_code, inert_text
+from llm.json_answer import page_value
+from llm.limits import Limits
+from llm.pipeline_run import EVENT_HEADERS, LANES_COLOR, LANES_X, LANES_Y, PipelineRun
+from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
+
+from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs
+from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox
+from .stream_to_page import stop_answer, stream_to_page
+
+PIPELINE_STOPPED = "■ Stopped by you: the model's request is closed; the output and events show what had arrived."
+FIRST = next(iter(PRESETS))
+
+
+def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
+    """Lay out the Pipeline tab (inside the current Blocks) and wire `/pipeline` and its export."""
+
+    async def run_pipeline(
+        question: str, preset: str = FIRST, temperature: float = defaults.default_temperature,
+        max_tokens: float = defaults.default_max_tokens, api_key: str = "", http: gr.Request = None,
+    ):
+        """Run the preset chain on the question; yields (output, events, lanes, verdict, *Debug outputs)."""
+        nothing, session = (None, [], None), getattr(http, "session_hash", None) or ""
+        model, problem = backend.model_for(api_key)
+        refusal = problem or (None if isinstance(preset, str) and preset in PRESETS else
+                              f"Choose a preset: {', '.join(PRESETS)}.")
+        refusal = refusal or limits.refuse(session, question, temperature, max_tokens, what="question")
+        if refusal:
+            yield *nothing, f"⚠ {inert_text(refusal)}", gr.skip(), *debug.unchanged()
+            return
+        with limits.one.answer(session) as busy:
+            if busy:
+                yield *nothing, f"⚠ {inert_text(busy)}", gr.skip(), *debug.unchanged()
+                return
+            chain = preset_chain(preset, model, temperature=float(temperature), max_tokens=limits.cap(max_tokens))
+            run = PipelineRun(branches=SIDE_BY_SIDE if "side by side" in preset else ())
+            view = PipelineView(run, preset)
+            updates = stream_to_page(run.astream(chain, question), view, secrets=(backend.secret, api_key),
+                                     notes=[f"The model step of the pipeline `{preset}`."])
+            async with aclosing(updates):  # Stop closes this generator, which closes the chain and the request
+                async for update in updates:
+                    yield update
+
+    with gr.Tab("Pipeline"):
+        gr.Markdown(
+            "A chain streams only if **every** step does. Pick a chain, ask, and watch each step's events "
+            "(start, stream, end) on one timeline, as `astream_events` reports them. A step that needs its "
+            "whole input shows one output at the end; everything after it waits."
+        )
+        with gr.Row():
+            with gr.Column(scale=2):
+                question = CheckedTextbox(PRESETS[FIRST].question, label="Question", lines=2, elem_id="pipeline-question")
+                preset = CheckedDropdown(list(PRESETS), value=FIRST, label="Chain", elem_id="pipeline-preset")
+                teaches = gr.Markdown(PRESETS[FIRST].teaches, elem_id="pipeline-teaches")
+                with gr.Accordion("Settings", open=False):
+                    temperature = CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05,
+                                                label="Temperature")
+                    max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
+                                               value=limits.cap(defaults.default_max_tokens))
+                    api_key = CheckedTextbox("", type="password", label="Your API key (optional)",
+                                             visible=backend.takes_keys, info="Used for this run only: never stored or shown.")
+                with gr.Row():
+                    run = gr.Button("Run the chain", variant="primary", elem_id="pipeline-run")
+                    stop = gr.Button("Stop", variant="stop", elem_id="pipeline-stop")
+                gr.Examples([[p.question, p.name] for p in PRESETS.values()], [question, preset], label="Examples")
+            with gr.Column(scale=3):
+                verdict = gr.Markdown("", elem_id="pipeline-verdict")
+                output = gr.JSON(label="The chain's output so far (what chain.astream has yielded, added up)",
+                                 open=True, elem_id="pipeline-output")
+        lanes = gr.ScatterPlot(x=LANES_X, y=LANES_Y, color=LANES_COLOR, title="Every step's events",
+                               elem_id="pipeline-lanes", height=320, tooltip=[LANES_X, LANES_Y, LANES_COLOR])
+        events = gr.Dataframe(headers=EVENT_HEADERS, value=[], interactive=False, wrap=True, max_height=400,
+                              label="Events (the latest while it runs; every one when it ends)", elem_id="pipeline-events")
+        latest_run = gr.State(None)
+        with gr.Row():
+            export = gr.Button("Export the events", scale=0, elem_id="pipeline-export")
+            files = gr.File(label="Events (.jsonl)", interactive=False, height=100, elem_id="pipeline-files")
+
+    def export_events(latest: PipelineRun | None) -> tuple[Any, str]:
+        if latest is None or not latest.events:
+            return gr.skip(), "⚠ Nothing to export yet: run a chain first."
+        path = save_bytes_to_cache(latest.dumps().encode(), f"events-{time.strftime('%Y%m%d-%H%M%S')}.jsonl",
+                                   files.GRADIO_CACHE)
+        return path, f"Exported {len(latest.events)} events."
+
+    preset.change(lambda name: PRESETS[name].teaches if name in PRESETS else "", preset, teaches,
+                  api_visibility="undocumented", queue=False)
+    event = gr.on([run.click, question.submit], run_pipeline, [question, preset, temperature, max_tokens, api_key],
+                  [output, events, lanes, verdict, latest_run, *debug.outputs], api_name="pipeline",
+                  show_progress="minimal", concurrency_limit=max_concurrency(defaults))
+    export.click(export_events, latest_run, [files, verdict], api_name="export_events")
+    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
+        stop_answer(PipelineView.source, (PIPELINE_STOPPED,)), [debug.latest], [verdict, *debug.marks], queue=False,
+        api_visibility="undocumented")
+
+
+class PipelineView:
+    """The Pipeline tab's view of a run: (output so far, events, lanes, verdict, the run for export)."""
+
+    source = "Pipeline tab"
+
+    def __init__(self, run: PipelineRun, preset: str) -> None:
+        self.run, self.preset = run, preset
+        self._lanes: dict[str, Any] | None = None
+        self._drawn_at = -REDRAW_EVERY_MS
+        self._handed_over = False
+
+    def _handover(self) -> Any:
+        """The run, to the session's state, the first time only (the state holds it by reference)."""
+        if self._handed_over:
+            return gr.skip()
+        self._handed_over = True
+        return self.run
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        now = acc.records[-1].ms_since_start if acc.records else 0.0
+        if self._lanes is None or now - self._drawn_at >= REDRAW_EVERY_MS:  # the plot redraws less often
+            self._lanes, self._drawn_at = self.run.lanes(), now
+        status = f"{STREAMING} {len(self.run.events)} events from {len(self.run.steps)} steps so far."
+        return (output_value(self.run.output), self.run.rows(STREAMING_ROWS), self._lanes, status,
+                self._handover())
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        said = "\n\n".join(self.run.verdicts())
+        return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
+                f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}", self._handover())
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        step = self.run.failed_step
+        where = f"{inert_code(step.label)} failed" if step else "The chain failed"
+        had = (f" after {step.outputs} outputs (the last: {inert_text(step.last_carried)})" if step and step.outputs
+               else " before it produced anything")
+        return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
+                f"✗ {where}{had}: {inert_text(error)}", self._handover())
+
+
+def output_value(output: Any) -> Any:
+    """The chain's output for the page's JSON view, which parses text it is given: text goes as a JSON
+    string, so the view (and `/pipeline`) shows the text itself."""
+    return json.dumps(output, ensure_ascii=False) if isinstance(output, str) else page_value(output)
