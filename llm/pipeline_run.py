@@ -39,7 +39,9 @@ from .report import visible_text
 
 CARRIED_CHARS = 300  # what an event carried is shown (and exported) up to this many characters
 EVENT_HEADERS = ["ms since request", "step", "event", "carried"]
-LANES_X, LANES_Y, LANES_COLOR = "ms since request", "step", "event"
+LANES_X, LANES_Y, LANES_COLOR = "ms since request", "step", "kind"
+# Fixed colours: the page's plot takes its colour scale from the first values it draws.
+LANE_COLORS = {"start": "#4c78a8", "stream": "#54a24b", "end": "#e45756"}
 
 
 @dataclass
@@ -121,10 +123,12 @@ class PipelineRun:
         return [row[:4] for row in (self.events[-last:] if last else self.events)]
 
     def lanes(self) -> dict[str, Any]:
-        """A point per event, a lane per step, in the shape Gradio's native plots take."""
-        columns = [LANES_X, LANES_Y, LANES_COLOR]
-        return {"columns": columns, "data": [row[:3] for row in self.events], "mark": "point",
-                "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal"}}
+        """A point per event, a lane per step, coloured by what the event is (start, stream or end),
+        in the shape Gradio's native plots take."""
+        columns = [LANES_X, LANES_Y, LANES_COLOR, "event"]
+        data = [[ms, step, event.rsplit("_", 1)[1], event] for ms, step, event, *_ in self.events]
+        return {"columns": columns, "data": data, "mark": "point",
+                "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", "event": "nominal"}}
 
     def dumps(self) -> str:
         """The events as JSON Lines, one object per event, for export."""
@@ -153,8 +157,8 @@ class PipelineRun:
                             "after the model's first token.")
             else:
                 waiting = self._first_blocking(step, model)
-                why = f"`{waiting.label}` waits for its whole input" if waiting else "the model sent it in one piece"
-                said.append(f"{prefix}does not stream: {why}; the first output came "
+                why = f" `{waiting.label}` waits for its whole input;" if waiting else ""
+                said.append(f"{prefix}does not stream:{why} the first output came "
                             f"{step.first_output[1] - model.end[1]:.0f} ms after the model finished.")
         said += [f"`{s.label}` answered once, {s.end[1]:.0f} ms after the request, before the model started "
                  f"({model.start_ms:.0f} ms): the start waited for it." for s in self.steps.values()
@@ -192,8 +196,9 @@ def shown(value: Any) -> str:
     """What an event carried, as text for the table: bounded, and text stays visibly text."""
     if isinstance(value, BaseMessage):
         text = visible_text(value.content if isinstance(value.content, str) else str(value.content))
-    elif isinstance(value, PromptValue):
-        text = " | ".join(f"{m.type}: {visible_text(m.text)}" for m in value.to_messages())
+    elif isinstance(value, PromptValue) or _chat_model_input(value):
+        messages = value.to_messages() if isinstance(value, PromptValue) else value["messages"][0]
+        text = " | ".join(f"{m.type}: {visible_text(m.text)}" for m in messages)
     elif isinstance(value, str):
         text = visible_text(value)
     elif isinstance(value, list) and value and all(isinstance(d, Document) for d in value):
@@ -201,6 +206,13 @@ def shown(value: Any) -> str:
     else:
         text = json.dumps(value, ensure_ascii=False, default=_plain)
     return text if len(text) <= CARRIED_CHARS else text[: CARRIED_CHARS - 1] + "…"
+
+
+def _chat_model_input(value: Any) -> bool:
+    """A chat model's start event carries {"messages": [[message, …]]}."""
+    batches = value.get("messages") if isinstance(value, dict) else None
+    return bool(batches) and isinstance(batches, list) and isinstance(batches[0], list) and all(
+        isinstance(m, BaseMessage) for m in batches[0])
 
 
 def _plain(value: Any) -> Any:

@@ -21,7 +21,7 @@ from llm.backend import Backend
 from llm.inert import inert_code, inert_text
 from llm.json_answer import page_value
 from llm.limits import Limits
-from llm.pipeline_run import EVENT_HEADERS, LANES_COLOR, LANES_X, LANES_Y, PipelineRun
+from llm.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_X, LANES_Y, PipelineRun
 from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
 from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs
@@ -87,8 +87,9 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                 verdict = gr.Markdown("", elem_id="pipeline-verdict")
                 output = gr.JSON(label="The chain's output so far (what chain.astream has yielded, added up)",
                                  open=True, elem_id="pipeline-output")
-        lanes = gr.ScatterPlot(x=LANES_X, y=LANES_Y, color=LANES_COLOR, title="Every step's events",
-                               elem_id="pipeline-lanes", height=320, tooltip=[LANES_X, LANES_Y, LANES_COLOR])
+        lanes = gr.ScatterPlot(x=LANES_X, y=LANES_Y, color=LANES_COLOR, color_map=LANE_COLORS, height=320,
+                               title="Every step's events: start, stream, end", elem_id="pipeline-lanes",
+                               tooltip=[LANES_X, LANES_Y, "event"])
         events = gr.Dataframe(headers=EVENT_HEADERS, value=[], interactive=False, wrap=True, max_height=400,
                               label="Events (the latest while it runs; every one when it ends)", elem_id="pipeline-events")
         latest_run = gr.State(None)
