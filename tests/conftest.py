@@ -41,6 +41,16 @@ def server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
     return openai_server
 
 
+@pytest.fixture
+def fresh_memory():
+    """No JSON mode remembered from an earlier test (llm/json_modes.py remembers what each server took)."""
+    from llm.json_modes import _WORKED
+
+    _WORKED.clear()
+    yield
+    _WORKED.clear()
+
+
 def server_settings(server: FakeOpenAIServer, **overrides) -> Settings:
     base = dict(
         provider="openai",

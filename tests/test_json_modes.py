@@ -13,7 +13,6 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from llm.json_modes import _WORKED
 from tests.conftest import free_port, launch, server_settings
 from tests.openai_server import Scenario
 from ui.json_tab import EXAMPLES, SCHEMAS
@@ -30,13 +29,6 @@ def kinds(server) -> list[str]:
         kind = response_format.get("type", "prompt")
         found.append(kind + ("+schema" if kind == "json_object" and "schema" in response_format else ""))
     return found
-
-
-@pytest.fixture
-def fresh_memory():
-    _WORKED.clear()
-    yield
-    _WORKED.clear()
 
 
 @pytest.mark.parametrize(

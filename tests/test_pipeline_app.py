@@ -148,3 +148,13 @@ def test_the_page_lists_the_pipeline_tab_and_its_api(app_url):
     named = info["named_endpoints"]["/pipeline"]
     assert [p["parameter_name"] for p in named["parameters"]][:2] == ["question", "preset"]
     assert all(p["parameter_has_default"] for p in named["parameters"][2:])
+
+
+def test_json_presets_take_the_json_mode_the_server_takes(app_url, server, fresh_memory):
+    server.scenario = Scenario(tokens=pieces_of(COUNTRIES, 8), refuse_formats=("json_schema",))
+    output, events, *_ = run_pipeline(app_url, "twelve countries", "JSON parser + plain function")[-1]
+    assert output == TWELVE
+    assert [r["response_format"]["type"] for r in server.requests] == ["json_schema", "json_object"]
+    assert "schema" in server.requests[-1]["response_format"]
+    starts = [row[1] for row in rows(events) if row[2] == "on_chat_model_start"]
+    assert starts == ["ChatOpenAICompatible", "ChatOpenAICompatible #2"]  # the refused request is its own run
