@@ -79,3 +79,22 @@ def test_the_listener_would_see_a_fetch(open_page, app_url):
         page.evaluate("url => new Promise(done => { const i = new Image(); i.onload = i.onerror = done; i.src = url; })",
                       f"{tracker.url}/control.png")
         assert tracker.connections == 1
+
+
+def test_hostile_text_in_the_pipeline_tab_is_shown_and_never_fetched(open_page, app_url, server):
+    with Listener(answer=True) as tracker:
+        url = tracker.url
+        server.scenario = Scenario(tokens=pieces(hostile(url, "chain")), model_name=hostile(url, "model"))
+        page = open_page(app_url)
+        page.get_by_role("tab", name="Pipeline").click()
+        page.locator("#pipeline-question textarea").fill(hostile(url, "question"))
+        page.locator("#pipeline-run").click()
+        wait_for_text(page, "#pipeline-verdict", "streams")
+        wait_for_text(page, "#pipeline-output", "chain-image.png")
+        wait_for_text(page, "#pipeline-events", "question-image.png")  # the prompt's start event carries it
+
+        server.scenario = Scenario(tokens=pieces(hostile(url, "early")), drop_after=3,
+                                   error_message=hostile(url, "error"))
+        page.locator("#pipeline-run").click()
+        wait_for_text(page, "#pipeline-verdict", "failed after")
+        assert tracker.connections == 0, f"the page fetched: {tracker.requests}"
