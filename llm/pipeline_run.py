@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +117,27 @@ class PipelineRun:
     def _innermost_open_step(self) -> Step | None:
         open_steps = [s for s in self.steps.values() if s.end is None]
         return max(open_steps, key=lambda s: len(s.parent_ids)) if open_steps else None
+
+    def step_before(self, step: Step) -> Step | None:
+        """The step that fed `step` in its sequence (the one tagged `seq:step:N-1` beside it), if any."""
+        number = next((int(t.rsplit(":", 1)[1]) for t in step.tags if t.startswith("seq:step:")), None)
+        if number is None:
+            return None
+        wanted = f"seq:step:{number - 1}"
+        return next((s for s in self.steps.values() if s.parent_ids == step.parent_ids and wanted in s.tags), None)
+
+    def failure(self, error: str, inert: Callable[[str], str] = str) -> str:
+        """Which step failed, with what it (and the step feeding it, if that gave nothing) had produced.
+        `inert` makes what the step had produced safe for where the sentence goes (as `error` must be)."""
+        step = self.failed_step
+        if step is None:
+            return f"The chain failed: {error}"
+        had = (f" after {step.outputs} outputs (the last: {inert(step.last_carried)})" if step.outputs
+               else " before it produced anything")
+        before = self.step_before(step)
+        if before is not None and before.outputs == 0:
+            had += f" (the step before it, `{before.label}`, had produced nothing)"
+        return f"`{step.label}` failed{had}: {error}"
 
     def rows(self, last: int | None = None) -> list[list[Any]]:
         """The events table: (ms since request, step, event, what it carried), the latest `last` only."""

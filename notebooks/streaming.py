@@ -22,6 +22,8 @@ sys.path.append("..")
 from langchain_core.messages import AIMessageChunk
 
 from llm import LLM
+from llm.pipeline_run import PipelineRun
+from llm.pipelines import preset_chain
 
 # %% [markdown]
 # `stream` prints the tokens as they arrive and returns the whole text and the chunks.
@@ -56,7 +58,11 @@ for record in model.records[:5]:
 # `astream` is the async twin (in a notebook, `await model.astream(...)` directly).
 
 # %%
-text, chunks = asyncio.run(model.astream("Say hello in three words.", max_tokens=16))
+# As a script, one event loop serves every cell, as Jupyter's does: langchain-openai shares one HTTP
+# client per server, bound to the first loop that used it, so a second `asyncio.run` would fail with
+# "Event loop is closed" (langchain-ai/langchain#35783).
+loop = asyncio.Runner()
+text, chunks = loop.run(model.astream("Say hello in three words.", max_tokens=16))
 print(len(chunks), "chunks")
 
 # %% [markdown]
@@ -73,3 +79,24 @@ obj, json_chunks = model.stream_json("Ada Lovelace: her name and the year she wa
                                      max_tokens=64, temperature=0)
 print(obj)
 print(model.json_note)
+
+# %% [markdown]
+# Streaming through a chain: it streams only if every step does. After the JSON parser, a plain
+# function waits for the whole answer; the same extraction as a generator streams. `PipelineRun`
+# records every step's `astream_events` and says which (the app's Pipeline tab draws them).
+
+# %%
+async def watch(*names: str) -> list[PipelineRun]:
+    runs = []
+    for name in names:
+        run = PipelineRun()
+        chain = preset_chain(name, model.model, max_tokens=96, temperature=0)
+        async for _ in run.astream(chain, "Three countries with their populations"):
+            pass
+        runs.append(run)
+    return runs
+
+
+names = ["JSON parser + plain function", "JSON parser + generator"]
+for name, run in zip(names, loop.run(watch(*names))):  # in Jupyter: `await watch(*names)`
+    print(f"{name} → {run.output} | {run.verdicts()[0]}")

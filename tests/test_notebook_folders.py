@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.openai_server import Scenario, numbered_tokens
+from tests.openai_server import Scenario
 
 SCRIPT = """
 import sys
@@ -71,11 +71,14 @@ def test_a_script_outside_the_project_with_the_root_inserted_streams_offline(tmp
 
 
 def test_the_notebook_runs_end_to_end_against_a_server(server):
-    server.scenario = Scenario(tokens=numbered_tokens(12))
+    answer = '{"name": "Ada", "born": 1815, "countries": [{"name": "France"}, {"name": "Japan"}]}'
+    server.scenario = Scenario(tokens=[answer[i:i + 5] for i in range(0, len(answer), 5)])
     out = run("", ROOT / "notebooks", {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
     assert "the chunks add up to the answer: True" in out
     kinds = [(request.get("response_format") or {}).get("type") for request in server.requests]
-    assert kinds == [None, None, "json_schema"]  # stream, astream, stream_json
+    assert kinds == [None, None, "json_schema", "json_schema", "json_schema"]  # stream, astream, stream_json, 2 chains
+    assert "JSON parser + generator → ['France', 'Japan'] | streams" in out
+    assert "JSON parser + plain function → ['France', 'Japan'] | does not stream" in out
 
 
 @pytest.mark.local_model
@@ -83,3 +86,4 @@ def test_the_notebook_runs_end_to_end_offline():
     out = run("", ROOT / "notebooks")
     assert "the chunks add up to the answer: True" in out
     assert "✓ Complete: valid JSON" in out and "It matches the schema ✓" in out
+    assert "does not stream: `extract_country_names` waits" in out

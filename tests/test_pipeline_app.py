@@ -158,3 +158,11 @@ def test_json_presets_take_the_json_mode_the_server_takes(app_url, server, fresh
     assert "schema" in server.requests[-1]["response_format"]
     starts = [row[1] for row in rows(events) if row[2] == "on_chat_model_start"]
     assert starts == ["ChatOpenAICompatible", "ChatOpenAICompatible #2"]  # the refused request is its own run
+
+
+def test_a_step_that_got_nothing_says_which_step_gave_nothing(app_url, server):
+    server.scenario = Scenario(tokens=["Sorry, ", "no JSON ", "today."])
+    output, _, _, verdict, summary, table, _ = run_pipeline(app_url, "twelve countries", "JSON parser + plain function")[-1]
+    assert verdict.startswith("✗ `extract_country_names` failed before it produced anything "
+                              "(the step before it, `JsonOutputParser`, had produced nothing)")
+    assert output is None and "".join(table_texts(table)) == "Sorry, no JSON today."  # the model's answer, in Debug

@@ -24,7 +24,7 @@ from llm.messages import transcript
 
 from .chat_view import ChatView
 from .debug_outputs import STREAMING, DebugAnswer, DebugOutputs
-from .stream_to_page import stop_answer, stream_to_page
+from .stream_to_page import stream_to_page, wire_stop
 
 SPEEDS: dict[str, float | None] = {"1x": 1.0, "2x": 2.0, "10x": 10.0, "at once": None}
 REPLAYS_AT_ONCE = 16  # a replay mostly waits (at its recorded pace); it never touches the model
@@ -97,9 +97,7 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
                     "outputs": [chat.chatbot_state, chat.chatbot_value], "api_visibility": "undocumented",
                     "queue": False}
     done = replaying.then(**keep_in_chat)
-    stopped = stop.click(None, cancels=[replaying], queue=False, api_visibility="undocumented").then(
-        stop_answer(ReplayView.source, (REPLAY_STOPPED,)), [debug.latest], [status, *debug.marks], queue=False,
-        api_visibility="undocumented").then(**keep_in_chat)
+    stopped = wire_stop(stop, replaying, ReplayView.source, status, REPLAY_STOPPED, debug).then(**keep_in_chat)
     return [done, stopped]
 
 

@@ -24,7 +24,7 @@ from llm.limits import Limits
 
 from .debug_outputs import STREAMING, DebugOutputs
 from .inputs import CheckedSlider, CheckedTextbox
-from .stream_to_page import stop_answer, stream_to_page
+from .stream_to_page import stream_to_page, wire_stop
 
 JSON_STOPPED = "■ Stopped by you. The object shows what had arrived; fields still marked *streaming* never finished."
 DEFAULT_TEMPERATURE = 0.2  # JSON wants the likeliest tokens more than variety
@@ -147,10 +147,7 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
     event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens, api_key],
                   [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
                   concurrency_limit=max_concurrency(defaults))
-    # Cancel first, then mark: with both on one listener, the page never showed the mark.
-    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
-        stop_answer(JSONView.source, (JSON_STOPPED,)), [debug.latest], [status, *debug.marks], queue=False,
-        api_visibility="undocumented")
+    wire_stop(stop, event, JSONView.source, status, JSON_STOPPED, debug)
 
 
 class JSONView:

@@ -26,7 +26,7 @@ from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
 from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs
 from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox
-from .stream_to_page import stop_answer, stream_to_page
+from .stream_to_page import stream_to_page, wire_stop
 
 PIPELINE_STOPPED = "■ Stopped by you: the model's request is closed; the output and events show what had arrived."
 FIRST = next(iter(PRESETS))
@@ -110,9 +110,7 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                   [output, events, lanes, verdict, latest_run, *debug.outputs], api_name="pipeline",
                   show_progress="minimal", concurrency_limit=max_concurrency(defaults))
     export.click(export_events, latest_run, [files, verdict], api_name="export_events")
-    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
-        stop_answer(PipelineView.source, (PIPELINE_STOPPED,)), [debug.latest], [verdict, *debug.marks], queue=False,
-        api_visibility="undocumented")
+    wire_stop(stop, event, PipelineView.source, verdict, PIPELINE_STOPPED, debug)
 
 
 class PipelineView:
@@ -147,12 +145,8 @@ class PipelineView:
                 f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}", self._handover())
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
-        step = self.run.failed_step
-        where = f"{inert_code(step.label)} failed" if step else "The chain failed"
-        had = (f" after {step.outputs} outputs (the last: {inert_text(step.last_carried)})" if step and step.outputs
-               else " before it produced anything")
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
-                f"✗ {where}{had}: {inert_text(error)}", self._handover())
+                f"✗ {self.run.failure(inert_text(error), inert_text)}", self._handover())
 
 
 def output_value(output: Any) -> Any:

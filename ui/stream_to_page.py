@@ -26,7 +26,7 @@ from llm.accumulator import arecords, record_shows_text
 from llm.errors import error_detail
 from llm.pacing import paced
 
-from .debug_outputs import DebugAnswer
+from .debug_outputs import DebugAnswer, DebugOutputs
 
 log = logging.getLogger("app")
 
@@ -86,3 +86,13 @@ def stop_answer(source: str, stopped: tuple[Any, ...] = ()) -> Callable[[DebugAn
         return *stopped, *answer.final()[:3]
 
     return stop
+
+
+def wire_stop(stop: gr.Button, running: Any, source: str, status: gr.components.Component, says: str,
+              debug: DebugOutputs) -> Any:
+    """A tab's Stop button: cancel its `running` event, then mark the answer stopped (`stop_answer`),
+    with `says` in the tab's `status`. Cancel first, then mark: with both on one listener, the page
+    never showed the mark. Returns the marking event, for more steps after it."""
+    return stop.click(None, cancels=[running], queue=False, api_visibility="undocumented").then(
+        stop_answer(source, (says,)), [debug.latest], [status, *debug.marks], queue=False,
+        api_visibility="undocumented")
