@@ -147,9 +147,16 @@ class PipelineRun:
         """A point per event, a lane per step, coloured by what the event is (start, stream or end),
         in the shape Gradio's native plots take."""
         columns = [LANES_X, LANES_Y, LANES_COLOR, "event"]
-        data = [[ms, step, event.rsplit("_", 1)[1], event] for ms, step, event, *_ in self.events]
+        lane = self.lane_names()
+        data = [[ms, lane[step], event.rsplit("_", 1)[1], event] for ms, step, event, *_ in self.events]
         return {"columns": columns, "data": data, "mark": "point",
                 "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", "event": "nominal"}}
+
+    def lane_names(self) -> dict[str, str]:
+        """Each step's lane, numbered in the order the steps started (the chain's order), so that the
+        plot, which sorts lanes by name, keeps that order: " 1 · model only", " 2 · ChatPromptTemplate"…"""
+        width = len(str(len(self.steps)))
+        return {step.label: f"{number:>{width}} · {step.label}" for number, step in enumerate(self.steps.values(), 1)}
 
     def dumps(self) -> str:
         """The events as JSON Lines, one object per event, for export."""

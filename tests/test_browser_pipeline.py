@@ -49,9 +49,10 @@ def test_the_output_grows_and_the_lanes_show_every_step(open_page, app_url, serv
     lanes = page.locator("#pipeline-lanes")
     lanes.locator("svg g.mark-symbol path").nth(100).wait_for()  # a mark per event
     labels = " ".join(lanes.locator("svg text").all_text_contents())
-    for step in ["ChatPromptTemplate", "ChatOpenAICompatible", "JsonOutputParser", "extract_country_names",
-                 "extract_country_names_streaming"]:
-        assert step in labels, labels
+    steps = ["plain function vs generator", "ChatPromptTemplate", "ChatOpenAICompatible", "JsonOutputParser",
+             "RunnableParallel", "extract_country_names", "extract_country_names_st"]  # long names end in "…"
+    for number, step in enumerate(steps, 1):  # in the chain's order
+        assert f"{number} · {step}" in labels, labels
     page.locator("#pipeline-events").scroll_into_view_if_needed()
     shot(page, "pipeline-tab.png", full_page=True)
     colours = page.evaluate("""() => [...document.querySelectorAll('#pipeline-lanes svg g.mark-symbol path')]

@@ -4,10 +4,13 @@ scripted server: what streams through each preset chain, in event order."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 from gradio_client import Client
 
+from llm.inert import inert_text
+from llm.limits import OneAtATime
 from tests.conftest import SECRET
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario
@@ -166,3 +169,15 @@ def test_a_step_that_got_nothing_says_which_step_gave_nothing(app_url, server):
     assert verdict.startswith("✗ `extract_country_names` failed before it produced anything "
                               "(the step before it, `JsonOutputParser`, had produced nothing)")
     assert output is None and "".join(table_texts(table)) == "Sorry, no JSON today."  # the model's answer, in Debug
+
+
+def test_one_run_at_a_time_per_session(app_url, server):
+    server.scenario = Scenario(tokens=pieces_of(COUNTRIES, 4), rate=40)
+    client = Client(app_url, verbose=False)
+    first = client.submit("twelve countries", "JSON parser", api_name="/pipeline")
+    deadline = time.monotonic() + 20
+    while len(first.outputs()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = run_pipeline(app_url, "again", "model only", client=client)[-1][3]
+    assert second == f"⚠ {inert_text(OneAtATime.BUSY)}"
+    assert first.result(timeout=60)[3].startswith("✓") and len(server.requests) == 1

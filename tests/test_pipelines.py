@@ -116,3 +116,11 @@ def test_a_prompt_and_a_model_start_show_their_messages():
     run, _ = watch(preset_chain("model only", FakeListChatModel(responses=["hi"])), "who's elon musk?")
     carried = {row[2]: row[3] for row in run.rows()}
     assert carried["on_prompt_end"] == carried["on_chat_model_start"] == 'human: "who\'s elon musk?"'
+
+
+def test_the_lanes_keep_the_chains_order():
+    run, _ = watch(preset_chain("retriever first", FakeListChatModel(responses=["hi"])), "streaming")
+    lanes = list(dict.fromkeys(row[1] for row in run.lanes()["data"]))
+    assert sorted(lanes) == lanes  # sorted by name, as the plot sorts them, is the order the steps started
+    assert lanes[0] == "1 · retriever first" and "· KeywordRetriever" in " ".join(lanes) and len(lanes) == 9
+    assert lanes.index("8 · FakeListChatModel") > lanes.index("5 · KeywordRetriever")
