@@ -48,8 +48,36 @@ class Scenario:
     # with a schema), and how: llama-cpp-python's server answers 500 "Input should be 'text' or ...".
     refuse_formats: tuple[str, ...] = ()
     refusal_status: int = 500
+    # Tool calls, streamed as OpenAI does: each call's arguments (JSON text, sent exactly as given) in
+    # pieces of `tool_piece` characters, parallel calls interleaved piece by piece; then finish_reason
+    # "tool_calls". A request whose last message is a tool result gets `after_tools`, with
+    # "{results}" replaced by the tool results joined with "; ".
+    tool_calls: list[dict] = field(default_factory=list)  # {"name": …, "arguments": "…", "id": …}
+    tool_piece: int = 4
+    after_tools: str = "The tools said: {results}"
+
+    def answers_tools(self, body: dict) -> bool:
+        messages = body.get("messages") or []
+        return bool(messages) and messages[-1].get("role") == "tool"
+
+    def tool_deltas(self) -> list[dict]:
+        """The `delta`s that stream `tool_calls`: a header per call (index, id, name), then its
+        arguments piece by piece, the calls' pieces interleaved."""
+        pieces = [[c["arguments"][i:i + self.tool_piece] for i in range(0, len(c["arguments"]), self.tool_piece)]
+                  for c in self.tool_calls]
+        deltas = [{"tool_calls": [{"index": i, "id": c.get("id", f"call_{i}"), "type": "function",
+                                   "function": {"name": c["name"], "arguments": ""}}]}
+                  for i, c in enumerate(self.tool_calls)]
+        for step in range(max(map(len, pieces), default=0)):
+            deltas += [{"tool_calls": [{"index": i, "function": {"arguments": p[step]}}]}
+                       for i, p in enumerate(pieces) if step < len(p)]
+        return deltas
 
     def tokens_for(self, body: dict) -> list[str]:
+        if self.answers_tools(body):
+            results = "; ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "tool")
+            words = self.after_tools.format(results=results).split(" ")
+            return words[:1] + [f" {w}" for w in words[1:]]
         if not self.echo:
             return self.tokens
         user = [m for m in body.get("messages", []) if m.get("role") == "user"]
@@ -203,7 +231,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     if gap and not self._wait(due - time.monotonic()):
                         return
                     self._event(_chunk(model, {"content": None, scenario.thinking_field: piece}))
-                for token in scenario.tokens_for(body):
+                calling = bool(scenario.tool_calls) and not scenario.answers_tools(body)
+                for token in scenario.tool_deltas() if calling else scenario.tokens_for(body):
                     if scenario.drop_after is not None and sent >= scenario.drop_after:
                         self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
@@ -216,9 +245,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     due = next_due(due)
                     if gap and not self._wait(due - time.monotonic()):
                         return
-                    self._event(_chunk(model, {"content": token}))
+                    self._event(_chunk(model, token if calling else {"content": token}))
                     sent += 1
-                self._event(_chunk(model, {}, finish_reason=scenario.finish_reason))
+                self._event(_chunk(model, {}, finish_reason="tool_calls" if calling else scenario.finish_reason))
                 if (body.get("stream_options") or {}).get("include_usage"):
                     usage = _usage(body, sent)
                     self._event({**_chunk(model, {}), "choices": [], "usage": usage})
