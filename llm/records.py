@@ -28,6 +28,8 @@ class ChunkRecord:
     chunk_position: str | None = None
     thinking: str = ""  # the model's thinking this chunk carried (see llm/thinking.py)
     answer: str | None = None  # the answer text it carried: `text` unless it held <think> tags
+    # Fragments of tool calls: {"index", "id", "name", "args"} with `args` a piece of JSON text.
+    tool_call_chunks: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(
@@ -45,6 +47,9 @@ class ChunkRecord:
             chunk_position=getattr(chunk, "chunk_position", None),
             thinking=thinking,
             answer=answer,
+            tool_call_chunks=tuple(
+                {key: part.get(key) for key in ("index", "id", "name", "args")} for part in chunk.tool_call_chunks or ()
+            ),
         )
 
     def __post_init__(self) -> None:

@@ -1,0 +1,66 @@
+"""Tool calls followed as they stream (llm/tool_calls.py): honest arguments, apart by index, strict at the end."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from langchain_openai import ChatOpenAI
+
+from llm import Accumulator
+from llm.tool_calls import COMPLETE, INVALID, STREAMING, ToolCalls
+from tests.json_documents import is_honest
+from tests.openai_server import Scenario
+from tests.test_tools import HARD_ARGUMENTS
+
+
+def follow(pieces: list[str]) -> tuple[list, ToolCalls]:
+    calls, shown = ToolCalls(), []
+    calls.add([{"index": 0, "id": "c1", "name": "calculator", "args": ""}])
+    for piece in pieces:
+        calls.add([{"index": 0, "args": piece}])
+        shown.append(copy.deepcopy(next(iter(calls)).arguments))
+    calls.finish()
+    return shown, calls
+
+
+def test_arguments_cut_at_every_position_never_show_an_unfinished_value():
+    final = json.loads(HARD_ARGUMENTS)
+    for cut in range(1, len(HARD_ARGUMENTS)):
+        shown, calls = follow([HARD_ARGUMENTS[:cut], HARD_ARGUMENTS[cut:]])
+        assert is_honest(shown[0], final), (cut, shown[0])
+        assert shown[-1] == final and next(iter(calls)).state == COMPLETE
+    shown, _ = follow(list(HARD_ARGUMENTS))  # one character at a time
+    assert all(is_honest(state, final) for state in shown)
+    assert not any(12 in (v if isinstance(v, list) else [v]) for s in shown for v in s.values())  # no "12" of 123456789012
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ('{"expression": 12*7', "Not valid JSON"),
+    ('{"expression": "12*7"', "ended before it was complete"),
+    ('["12*7"]', "not a JSON object"),
+    ("", "ended before"),
+])
+def test_arguments_that_are_not_one_json_object_make_an_invalid_call(text, says):
+    _, calls = follow([text] if text else [])
+    call = next(iter(calls))
+    assert call.state == INVALID and says in call.problem
+
+
+def test_parallel_calls_from_the_server_stay_apart_by_index(server):
+    calls = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
+             {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
+    server.scenario = Scenario(tool_calls=calls, tool_piece=2)
+    acc, followed, states = Accumulator(), ToolCalls(), []
+    for chunk in ChatOpenAI(base_url=server.base_url, api_key="test", model="fake").stream("both"):
+        acc.add(chunk)
+        followed.update(acc.records)
+        states.append([(c.name, copy.deepcopy(c.arguments), c.state) for c in followed])
+    assert ("calculator", {"expression": "12"}, STREAMING) in [s[0] for s in states if s]  # the string grows
+    assert ("country_facts", {}, STREAMING) in [s[1] for s in states if len(s) > 1]  # before its key is whole
+    finished = followed.finish()
+    assert [c.as_tool_call() for c in finished] == [
+        {"name": "calculator", "args": {"expression": "12*7"}, "id": "c1", "type": "tool_call"},
+        {"name": "country_facts", "args": {"name": "Kenya"}, "id": "c2", "type": "tool_call"}]
+    assert [c.as_tool_call() for c in finished] == acc.total.tool_calls  # the same as `+` gives, when valid
