@@ -76,3 +76,29 @@ def _meaning(first: int, last: int, count: int, total: AIMessageChunk, final: AI
     if first == 0:
         return f"Chunks 0 to {last}: the running sum, the answer as it stood after chunk {last} of {count}."
     return f"Chunks {first} to {last} of {count}: a slice, the text those chunks carried."
+
+
+def tool_call_check(records: Sequence, final: AIMessageChunk | None) -> str | None:
+    """The sum check for tool calls: the chunks' tool-call fragments, added with `+`, against the final
+    message's `tool_calls` and `invalid_tool_calls`. None when no chunk carried a tool call.
+
+        >>> from llm.records import ChunkRecord
+        >>> parts = [{"index": 0, "id": "c1", "name": "calculator", "args": '{"expression": '}, {"index": 0, "args": '"12*7"}'}]
+        >>> records = [ChunkRecord(i, 0.0, 0.0, "", tool_call_chunks=(p,)) for i, p in enumerate(parts)]
+        >>> final = AIMessageChunk(content="", tool_call_chunks=[parts[0]]) + AIMessageChunk(
+        ...     content="", tool_call_chunks=[{"index": 0, "id": None, "name": None, "args": '"12*7"}'}])
+        >>> print(tool_call_check(records, final))
+        Tool-call check ✓ the 2 fragments add up to the final message's 1 tool call.
+    """
+    carrying = [AIMessageChunk(content="", tool_call_chunks=[dict(p) for p in r.tool_call_chunks])
+                for r in records if r.tool_call_chunks]
+    if not carrying:
+        return None
+    fragments = sum(len(chunk.tool_call_chunks) for chunk in carrying)
+    added = functools.reduce(operator.add, carrying)  # `+` merges the fragments by index
+    final_calls = (final.tool_calls, final.invalid_tool_calls) if final is not None else ([], [])
+    count = len(final_calls[0]) + len(final_calls[1])
+    if (added.tool_calls, added.invalid_tool_calls) == final_calls:
+        return (f"Tool-call check ✓ the {fragments} fragments add up to the final message's {count} "
+                f"tool call{'s' if count != 1 else ''}.")
+    return f"Tool-call check ✗ the {fragments} fragments do not add up to the final message's {count} tool calls."

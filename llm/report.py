@@ -16,10 +16,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langchain_core.messages import AIMessageChunk
+
+from .chunk_sum import tool_call_check
 from .inert import inert_code
 from .records import ChunkRecord, StreamStats
 
-TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "carried"]
+TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "tool calls",
+                 "carried"]
 TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before (ms)"
 
 
@@ -43,8 +47,24 @@ def table_row(record: ChunkRecord) -> list[Any]:
         _compact(record.response_metadata),
         _compact(record.usage_metadata),
         record.chunk_position or "",
+        tool_call_text(record),
         record.kind,
     ]
+
+
+def tool_call_text(record: ChunkRecord) -> str:
+    """The chunk's tool-call fragments: `#index name (id)` where they begin, then each piece of the
+    arguments as a JSON string literal (the pieces of one index join into the call's arguments).
+
+        >>> print(tool_call_text(ChunkRecord(0, 0, 0, "", tool_call_chunks=({"index": 1, "id": "c2",
+        ...       "name": "country_facts", "args": '{"na'},))))
+        #1 country_facts (c2) "{\\"na"
+    """
+    parts = []
+    for part in record.tool_call_chunks:
+        head = " ".join(str(x) for x in (part.get("name"), f"({part['id']})" if part.get("id") else None) if x)
+        parts.append(" ".join(x for x in (f"#{part.get('index')}", head, visible_text(part.get("args") or "")) if x))
+    return "; ".join(parts)
 
 
 class DebugReport:
@@ -79,8 +99,9 @@ class DebugReport:
             "mark": "point",
         }
 
-    def summary(self, status: str, final_text: str | None = None) -> str:
-        """Markdown: status line, the figures, and (with `final_text`) the sum check."""
+    def summary(self, status: str, final_text: str | None = None, final: AIMessageChunk | None = None) -> str:
+        """Markdown: status line, the figures, and (with `final_text`) the sum check; with the `final`
+        message too, the check of its tool calls."""
         s = self.stats
         lines = [
             f"**{status}**",
@@ -102,6 +123,8 @@ class DebugReport:
         lines += [line for note in self.notes for line in ("", note)]
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]
+            if (calls := tool_call_check(self._records, final)) is not None:
+                lines += ["", calls]
         return "\n".join(lines)
 
     def sum_check(self, final_text: str) -> str:

@@ -64,3 +64,28 @@ def test_parallel_calls_from_the_server_stay_apart_by_index(server):
         {"name": "calculator", "args": {"expression": "12*7"}, "id": "c1", "type": "tool_call"},
         {"name": "country_facts", "args": {"name": "Kenya"}, "id": "c2", "type": "tool_call"}]
     assert [c.as_tool_call() for c in finished] == acc.total.tool_calls  # the same as `+` gives, when valid
+
+
+def test_the_debug_sum_check_covers_tool_calls_and_fails_on_a_doctored_chunk(server):
+    from dataclasses import replace
+
+    from llm.report import DebugReport
+
+    calls = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
+             {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
+    server.scenario = Scenario(tool_calls=calls, tool_piece=3)
+    acc = Accumulator()
+    for chunk in ChatOpenAI(base_url=server.base_url, api_key="test", model="fake").stream("both"):
+        acc.add(chunk)
+    report = DebugReport()
+    report.update(acc.records)
+    summary = report.summary("done", acc.text, acc.total)
+    assert "Tool-call check ✓ the 16 fragments add up to the final message's 2 tool calls." in summary
+    assert report.rows[1][8] == '#0 calculator (c1) ""' and report.rows[3][8] == '#0 "{\\"e"'
+
+    doctored = list(acc.records)
+    at = next(i for i, r in enumerate(doctored) if r.tool_call_chunks and r.tool_call_chunks[0]["args"] == "\"12")
+    doctored[at] = replace(doctored[at], tool_call_chunks=({**doctored[at].tool_call_chunks[0], "args": "\"13"},))
+    report = DebugReport()
+    report.update(doctored)
+    assert "Tool-call check ✗" in report.summary("done", acc.text, acc.total)

@@ -101,8 +101,10 @@ class DebugAnswer:
     def final(self) -> tuple[Any, ...]:
         """(summary with the sum check when complete, every row, the whole timeline, this answer, model line)."""
         self.report.update(self.acc.records)
-        final_text = self.acc.text if self.acc.phase is Phase.COMPLETE else None
-        return (self.report.summary(self.status(), final_text), self.report.rows, self.report.timeline(), self,
+        complete = self.acc.phase is Phase.COMPLETE
+        summary = self.report.summary(self.status(), self.acc.text if complete else None,
+                                      self.acc.total if complete else None)
+        return (summary, self.report.rows, self.report.timeline(), self,
                 self.model_line())
 
     def status(self) -> str:
