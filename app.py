@@ -30,6 +30,7 @@ from ui.debug_outputs import DebugOutputs
 from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
 from ui.pipeline_tab import pipeline_tab
+from ui.tools_tab import tools_tab
 from ui.visitors import guarded_app_kwargs
 
 
@@ -37,7 +38,7 @@ def header(settings: Settings | None, problem: str | None) -> str:
     lines = [
         "# Watch an LLM stream",
         "Ask something in **Chat**, or for an object in **JSON**; watch every step of a chain stream in "
-        "**Pipeline**; open **Debug** to see every chunk of the answer.",
+        "**Pipeline**, and tool calls stream in **Tools**; open **Debug** to see every chunk of the answer.",
     ]
     if settings is not None:
         lines.append(f"**Backend:** {settings.describe()}")  # its names are inert code spans
@@ -89,6 +90,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         chat = chat_tab(backend, defaults, debug, limits)
         json_tab(backend, defaults, debug, limits)
         pipeline_tab(backend, defaults, debug, limits)
+        tools_tab(backend, defaults, debug, limits)
         debug.show_model_line()
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)

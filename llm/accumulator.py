@@ -171,8 +171,9 @@ async def arecords(
 
 
 def record_shows_text(record: ChunkRecord) -> bool:
-    """Whether a chunk adds answer or thinking text (not just a role, metadata or usage)."""
-    return bool(record.text or record.thinking)
+    """Whether a chunk adds answer or thinking text, or a piece of a tool call (not just a role,
+    metadata or usage)."""
+    return bool(record.text or record.thinking or record.tool_call_chunks)
 
 
 async def aaccumulate(

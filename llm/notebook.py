@@ -66,26 +66,30 @@ class LLM:
         self.json_note: str | None = None  # how the last `stream_json` ended
 
     def stream(
-        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
+        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, tools: list | None = None,
+        **kwargs: Any,
     ) -> tuple[str, list[AIMessageChunk]]:
         """Stream an answer to `prompt` (a question or a message history).
 
-        Returns `(full_text, chunks)`; `self.records` holds each chunk's timing.
+        Returns `(full_text, chunks)`; `self.records` holds each chunk's timing. With `tools` (LangChain
+        tools, such as `llm.tools.TOOLS.values()`), the model may call them: the chunks carry the calls'
+        fragments (`chunk.tool_call_chunks`), and their sum's `tool_calls` the calls; nothing is run.
         Extra keyword arguments (`temperature`, `max_tokens`, ...) go to the model.
         """
         acc = Accumulator()
         messages = self._fit(prompt, system_prompt, kwargs)
-        for _, record in accumulate(self.model.stream(messages, **kwargs), acc):
+        for _, record in accumulate(self._with(tools).stream(messages, **kwargs), acc):
             _echo(record, echo)
         return self._finish(acc, echo)
 
     async def astream(
-        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, **kwargs: Any
+        self, prompt: Prompt, system_prompt: str | None = None, *, echo: bool = True, tools: list | None = None,
+        **kwargs: Any,
     ) -> tuple[str, list[AIMessageChunk]]:
         """The async twin of `stream`: `text, chunks = await LLM().astream(...)`."""
         acc = Accumulator()
         messages = self._fit(prompt, system_prompt, kwargs)
-        async for _, record in aaccumulate(self.model.astream(messages, **kwargs), acc):
+        async for _, record in aaccumulate(self._with(tools).astream(messages, **kwargs), acc):
             _echo(record, echo)
         return self._finish(acc, echo)
 
@@ -114,6 +118,9 @@ class LLM:
         async for _ in aaccumulate(asking.astream(), acc):
             _echo_changes(answer.update(acc.records), echo)
         return self._finish_json(answer, acc, echo, asking)
+
+    def _with(self, tools: list | None) -> Any:
+        return self.model.bind_tools(list(tools)) if tools else self.model
 
     def save_chunks(self, path: str | Path) -> Path:
         """Write the last answer's chunks and timings as a chunk log (JSON Lines) the app can replay."""

@@ -325,10 +325,16 @@ def main() -> None:
     parser.add_argument("--thinking", type=int, default=0, help="reasoning deltas before the answer")
     parser.add_argument("--thinking-field", default="reasoning_content", choices=["reasoning_content", "reasoning"])
     parser.add_argument("--fixed-schedule", action="store_true", help="token k at k/rate (benchmarks)")
+    parser.add_argument("--tool-calls", action="store_true",
+                        help="answer with two parallel tool calls (calculator 12*7, country_facts Kenya) in pieces of 6")
     args = parser.parse_args()
     thinking = [f"thought {i}. " for i in range(args.thinking)]
     scenario = Scenario(tokens=numbered_tokens(args.tokens), rate=args.rate, thinking=thinking,
                         thinking_field=args.thinking_field, fixed_schedule=args.fixed_schedule)
+    if args.tool_calls:
+        scenario.tool_piece = 6
+        scenario.tool_calls = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
+                               {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
     server = FakeOpenAIServer(scenario, port=args.port)
     print(f"serving {args.tokens} tokens at {args.rate}/s on {server.base_url}", flush=True)
     server._httpd.serve_forever()

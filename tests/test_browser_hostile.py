@@ -98,3 +98,21 @@ def test_hostile_text_in_the_pipeline_tab_is_shown_and_never_fetched(open_page, 
         page.locator("#pipeline-run").click()
         wait_for_text(page, "#pipeline-verdict", "failed after")
         assert tracker.connections == 0, f"the page fetched: {tracker.requests}"
+
+
+def test_hostile_tool_calls_are_shown_and_never_fetched(open_page, app_url, server):
+    with Listener(answer=True) as tracker:
+        url = tracker.url
+        server.scenario = Scenario(tool_calls=[
+            {"name": hostile(url, "name"), "arguments": json.dumps({"name": hostile(url, "args")}), "id": hostile(url, "id")},
+            {"name": "country_facts", "arguments": json.dumps({"name": hostile(url, "country")}), "id": "c2"},
+            {"name": "calculator", "arguments": '{"expression": ' + json.dumps(hostile(url, "broken"))}])
+        page = open_page(app_url)
+        page.get_by_role("tab", name="Tools").click()
+        page.locator("#tools-run").click()
+        wait_for_text(page, "#tools-status", "Answered")
+        wait_for_text(page, "#tools-chat", "args-image.png")  # the arguments, shown as text
+        wait_for_text(page, "#tools-chat", "there is no tool named")  # the hostile name: an error, not run
+        wait_for_text(page, "#tools-chat", "country-tag.png")  # quoted back by country_facts' error
+        wait_for_text(page, "#tools-chat", "broken-frame")  # the invalid call's text
+        assert tracker.connections == 0, f"the page fetched: {tracker.requests}"

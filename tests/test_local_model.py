@@ -225,3 +225,11 @@ def test_the_notebook_asks_the_bundled_model_for_json(capsys):
     obj, chunks = asyncio.run(llm.astream_json("Ada Lovelace", schema=SCHEMAS["Person"], max_tokens=300, echo=False))
     jsonschema.validate(obj, SCHEMAS["Person"])
     assert "matches the schema ✓" in llm.json_note and len(chunks) >= 5
+
+
+def test_the_tools_tab_says_the_bundled_model_cannot_call_tools(local_app_url):
+    from ui.tools_tab import LOCAL_CANNOT
+
+    status = Client(local_app_url, verbose=False).predict("What is 12*7?", api_name="/tools")[1]
+    assert "The bundled model cannot call tools" in status and "OPENAI_BASE_URL" in status
+    assert LOCAL_CANNOT.startswith("The bundled model cannot call tools")

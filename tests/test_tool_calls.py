@@ -89,3 +89,15 @@ def test_the_debug_sum_check_covers_tool_calls_and_fails_on_a_doctored_chunk(ser
     report = DebugReport()
     report.update(doctored)
     assert "Tool-call check ✗" in report.summary("done", acc.text, acc.total)
+
+
+def test_the_notebook_api_streams_tool_calls_and_returns_text_and_chunks(server):
+    from llm import LLM, Settings
+    from llm.tools import TOOLS
+
+    server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"}])
+    model = LLM(settings=Settings(provider="openai", openai_api_key="test", openai_base_url=server.base_url))
+    text, chunks = model.stream("12*7?", tools=TOOLS.values(), echo=False)
+    assert text == "" and sum(chunks[1:], chunks[0]).tool_calls[0]["args"] == {"expression": "12*7"}
+    assert any(c.tool_call_chunks for c in chunks) and model.records[1].tool_call_chunks[0]["name"] == "calculator"
+    assert [t["function"]["name"] for t in server.requests[-1]["tools"]] == ["calculator", "country_facts"]

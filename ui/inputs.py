@@ -1,7 +1,7 @@
 """Inputs that hand the answer function exactly what was sent, so a wrong value through the API
 gets a sentence from `llm.limits` instead of an exception inside Gradio's preprocessing.
 
-They look and behave like `gr.Slider`, `gr.Dropdown` and `gr.Textbox` in the page (`is_template`: the same
+They look and behave like `gr.Slider`, `gr.Dropdown`, `gr.CheckboxGroup` and `gr.Textbox` in the page (`is_template`: the same
 frontend); only what reaches the function differs.
 """
 
@@ -24,6 +24,15 @@ class CheckedSlider(gr.Slider):
 class CheckedDropdown(gr.Dropdown):
     """A dropdown whose value is checked by the answer function: a name not among the choices gets
     the function's sentence, not Gradio's error."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class CheckedCheckboxGroup(gr.CheckboxGroup):
+    """A checkbox group whose value is checked by the answer function, like `CheckedDropdown`."""
 
     is_template = True
 

@@ -1,0 +1,133 @@
+"""The Tools tab's `/tools` endpoint on the real app, against the scripted server's tool calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from gradio_client import Client
+
+from tests.openai_server import Scenario
+from tests.test_app import cancel_once_streaming
+
+BOTH = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
+        {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
+
+
+def run_tools(url: str, message: str = "12*7, and Kenya's capital?", *settings, client: Client | None = None):
+    job = (client or Client(url, verbose=False)).submit(message, *settings, api_name="/tools")
+    job.result(timeout=60)
+    return job.outputs()
+
+
+def calls_in(conversation) -> list[dict]:
+    return [m for m in conversation or [] if (m.get("metadata") or {}).get("title", "").startswith("Tool call:")]
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+def arguments(message: dict) -> dict:
+    return json.loads(text_of(message).split("```json\n", 1)[1].split("\n```", 1)[0])
+
+
+def test_parallel_calls_stream_run_and_feed_the_answer(app_url, server):
+    server.scenario = Scenario(tool_calls=BOTH, tool_piece=2, rate=50)
+    outputs = run_tools(app_url)
+    grown = [(m["metadata"]["title"], arguments(m)) for out in outputs for m in calls_in(out[0])
+             if m["metadata"]["log"] == "streaming"]
+    partial = [args for title, args in grown if args not in ({"expression": "12*7"}, {"name": "Kenya"}) and args]
+    assert len({json.dumps(a) for a in partial}) >= 3  # arguments seen growing before the call was complete
+    final = outputs[-1][0]
+    titles = [(m["metadata"]["title"], m["metadata"]["log"]) for m in calls_in(final)]
+    assert titles == [("Tool call: calculator (c1)", "done"), ("Tool call: country_facts (c2)", "done")]
+    assert "**Result:** 84" in text_of(calls_in(final)[0]) and "Nairobi" in text_of(calls_in(final)[1])
+    answer = text_of(final[-1])
+    assert "84" in answer and "Nairobi" in answer and outputs[-1][1] == "✓ Answered."
+    sent = server.requests[-1]["messages"]
+    assert [m["role"] for m in sent[-3:]] == ["assistant", "tool", "tool"]
+    assert "Tool-call check ✓" not in outputs[-1][2]  # the Debug outputs show the last round: the answer
+    assert "Sum check ✓" in outputs[-1][2]
+
+
+def test_invalid_arguments_are_shown_invalid_and_not_run(app_url, server):
+    server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": 12*7', "id": "c1"}])
+    final = run_tools(app_url)[-1]
+    call = calls_in(final[0])[0]
+    assert call["metadata"]["log"] == "invalid" and "Not run" in text_of(call)
+    assert len(server.requests) == 1  # no second round: nothing ran
+
+
+def test_a_tool_error_goes_back_to_the_model_as_an_error_result(app_url, server):
+    server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "1/0"}', "id": "c1"}])
+    final = run_tools(app_url)[-1]
+    assert calls_in(final[0])[0]["metadata"]["log"] == "failed"
+    tool_message = server.requests[-1]["messages"][-1]
+    assert tool_message["role"] == "tool" and "cannot divide by zero" in tool_message["content"]
+    assert "cannot divide by zero" in text_of(final[0][-1])
+
+
+def test_the_round_limit_holds_and_is_said(app_url, server):
+    server.scenario = Scenario(tool_calls=[BOTH[0]], after_tools="unused")
+    server.scenario.answers_tools = lambda body: False  # a model that calls a tool every round
+    final = run_tools(app_url)[-1]
+    assert len(server.requests) == 4 and "limit of 3 rounds" in final[1]
+
+
+def test_stop_while_arguments_stream_closes_the_request(app_url, server):
+    server.scenario = Scenario(tool_calls=BOTH, tool_piece=1, rate=20)
+    job = Client(app_url, verbose=False).submit("both", api_name="/tools")
+    cancel_once_streaming(job, server, updates=3)
+
+
+def wait_until(condition, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition(), "it never happened"
+
+
+def test_stop_while_a_tool_runs_sends_nothing_more(app_url, server, monkeypatch):
+    import ui.tools_tab
+
+    running, release = threading.Event(), threading.Event()
+
+    def slow_tool(call):  # stands in for a tool that takes a while
+        running.set()
+        release.wait(10)
+        return True, "84"
+
+    monkeypatch.setattr(ui.tools_tab, "run_tool", slow_tool)
+    server.scenario = Scenario(tool_calls=[BOTH[0]])
+    job = Client(app_url, verbose=False).submit("12*7?", api_name="/tools")
+    wait_until(running.is_set)
+    wait_until(lambda: any(t["metadata"]["log"] == "running" for out in job.outputs() for t in calls_in(out[0])))
+    job.cancel()
+    release.set()
+    wait_until(lambda: job.done())
+    assert len(server.requests) == 1  # the result never went back to the model
+
+
+def test_stop_while_the_answer_streams_closes_it_and_keeps_the_results(app_url, server):
+    server.scenario = Scenario(tool_calls=BOTH, tool_piece=8, rate=40,
+                               after_tools=" ".join(["word"] * 200) + " {results}")
+    job = Client(app_url, verbose=False).submit("both", api_name="/tools")
+    wait_until(lambda: len(server.requests) == 2 and any("word word word" in str(out[0]) for out in job.outputs()))
+    job.cancel()
+    disconnect = server.wait_for_disconnect()
+    assert disconnect and disconnect.tokens_sent < 200
+    last = job.outputs()[-1][0]
+    assert [m["metadata"]["log"] == "done" for m in calls_in(last)] == [True, True]
+
+
+def test_inputs_are_checked_before_anything_goes_upstream(app_url, server):
+    client = Client(app_url, verbose=False)
+    for message, settings, says in [("", (), "Type a message first."),
+                                    ("hi", ("", 0.5, 100, None, "", ["shell"]), "Tools that are on must be a list of"),
+                                    ("hi", ("", "hot"), "Temperature must be a number")]:
+        status = run_tools(app_url, message, *settings, client=client)[-1][1]
+        assert status.startswith("⚠") and says.split(" ")[0] in status
+    assert server.requests == []

@@ -1,0 +1,250 @@
+"""The Tools tab: the model may call two small demo tools; each call's arguments grow as they
+stream, the call runs as soon as they are complete, and the results feed the answer.
+
+`/tools` takes (message, system prompt, temperature, max tokens, model, your API key, the tools
+that are on) and yields (the conversation so far, a status line, then the Debug outputs). Each
+round (the model's answer, which may hold tool calls) goes through the one loop (`stream_to_page`)
+with `ToolsView`; between rounds the calls finish running and their results go back to the model
+as `ToolMessage`s. At most `MAX_ROUNDS` rounds of calls per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import aclosing
+from typing import Any
+
+import gradio as gr
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+from llm import Accumulator, Phase, Settings, max_concurrency, to_messages
+from llm.backend import Backend
+from llm.inert import inert_markdown, inert_text
+from llm.limits import Limits, check_text
+from llm.tool_calls import COMPLETE, DONE, FAILED, INVALID, RUNNING, STREAMING, StreamingCall, ToolCalls
+from llm.tools import TOOLS, run_tool
+
+from .chat_view import note
+from .debug_outputs import STREAMING as STREAMING_MARK
+from .debug_outputs import DebugAnswer, DebugOutputs
+from .inputs import CheckedCheckboxGroup, CheckedSlider, CheckedTextbox
+from .stream_to_page import stream_to_page
+
+MAX_ROUNDS = 3
+STOPPED = "stopped"
+TOOLS_STOPPED = "■ Stopped by you: what had arrived stays; a tool still running was left to finish unseen."
+LOCAL_CANNOT = ("The bundled model cannot call tools (SmolLM2-135M makes no call when it may choose): connect a "
+                "server that can, with OPENAI_BASE_URL or OPENAI_API_KEY (see README, \"Tool calls stream too\").")
+EXAMPLE = "What is 12*7, and what is the capital of Kenya?"
+
+
+def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
+    """Lay out the Tools tab (inside the current Blocks) and wire `/tools`."""
+    local = backend.settings is not None and backend.settings.provider == "local"
+
+    async def run_tools(
+        message: str, system_prompt: str = "", temperature: float = defaults.default_temperature,
+        max_tokens: float = defaults.default_max_tokens, model_name: str | None = None, api_key: str = "",
+        tools_on: list[str] | None = None, http: gr.Request = None,
+    ):
+        """Answer with tools; yields (conversation, status, the view, *Debug outputs)."""
+        session = getattr(http, "session_hash", None) or ""
+        tools_on = list(TOOLS) if tools_on is None else tools_on
+        model, problem = backend.model_for(api_key)
+        refusal = (problem or (LOCAL_CANNOT if local else None) or check_text(system_prompt, "system prompt")
+                   or check_text(model_name, "model name") or _check_tools(tools_on)
+                   or limits.refuse(session, message, temperature, max_tokens, what="message"))
+        if refusal:
+            yield [note(refusal)], f"⚠ {inert_text(refusal)}", gr.skip(), *debug.unchanged()
+            return
+        with limits.one.answer(session) as busy:
+            if busy:
+                yield gr.skip(), f"⚠ {inert_text(busy)}", gr.skip(), *debug.unchanged()
+                return
+            chosen = {"model": model_name.strip()} if model_name and model_name.strip() else {}
+            bound = model.bind_tools([TOOLS[name] for name in tools_on]).bind(
+                temperature=float(temperature), max_tokens=limits.cap(max_tokens), **chosen)
+            view, messages = ToolsView(message), to_messages(message, system_prompt or None)
+            for number in range(1, MAX_ROUNDS + 2):
+                view.next_round(number)
+                updates = stream_to_page(bound.astream(messages), view, secrets=(backend.secret, api_key))
+                async with aclosing(updates):  # Stop closes this generator, which closes the request upstream
+                    async for update in updates:
+                        yield update
+                if view.acc is None or view.acc.phase is not Phase.COMPLETE or not view.calls_made():
+                    return  # failed, stopped, or answered
+                if number > MAX_ROUNDS:
+                    view.note = f"Stopped at the limit of {MAX_ROUNDS} rounds of tool calls for one message: these calls were not run."
+                    yield view.page(), view.status(), gr.skip(), *debug.unchanged()
+                    return
+                async for _ in view.tools_finishing():
+                    yield view.page(), view.status(), gr.skip(), *debug.unchanged()
+                messages += view.round_messages()
+
+    with gr.Tab("Tools"):
+        gr.Markdown(
+            "The model may call two small tools: `calculator` (arithmetic) and `country_facts` (a bundled "
+            "table). Each call's arguments grow as they stream, field by field; the call runs as soon as they "
+            "are complete, and its result goes back to the model, whose answer then streams."
+            + (f"\n\n⚠ {LOCAL_CANNOT}" if local else "")
+        )
+        conversation = gr.Chatbot(label="Conversation", elem_id="tools-chat", height=420)
+        status = gr.Markdown("", elem_id="tools-status")
+        with gr.Row():
+            message = CheckedTextbox(EXAMPLE, label="Message", lines=2, scale=4, elem_id="tools-message")
+            with gr.Column(scale=1):
+                run = gr.Button("Send", variant="primary", elem_id="tools-run")
+                stop = gr.Button("Stop", variant="stop", elem_id="tools-stop")
+        with gr.Accordion("Settings", open=False):
+            tools_on = CheckedCheckboxGroup(list(TOOLS), value=list(TOOLS), label="Tools that are on", elem_id="tools-on")
+            system_prompt = CheckedTextbox("", label="System prompt", lines=2)
+            temperature = CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature")
+            max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
+                                       value=limits.cap(defaults.default_max_tokens))
+            model_name = CheckedTextbox(backend.configured_model, label="Model")
+            api_key = CheckedTextbox("", type="password", label="Your API key (optional)", visible=backend.takes_keys,
+                                     info="Used for this message only: never stored or shown.")
+        latest = gr.State(None)
+
+    event = gr.on([run.click, message.submit], run_tools,
+                  [message, system_prompt, temperature, max_tokens, model_name, api_key, tools_on],
+                  [conversation, status, latest, *debug.outputs], api_name="tools", show_progress="minimal",
+                  concurrency_limit=max_concurrency(defaults))
+    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
+        stop_tools, [latest, debug.latest], [conversation, status, *debug.marks], queue=False,
+        api_visibility="undocumented")
+
+
+def _check_tools(tools_on: Any) -> str | None:
+    if not isinstance(tools_on, list) or not all(isinstance(name, str) and name in TOOLS for name in tools_on):
+        return f"Tools that are on must be a list of: {', '.join(TOOLS)}."
+    return None
+
+
+def stop_tools(view: ToolsView | None, answer: DebugAnswer | None) -> tuple[Any, ...]:
+    """Stop: the round streaming is marked stopped (Debug shows every chunk), a tool still running is
+    shown stopped, and the conversation keeps what arrived."""
+    if view is None or view.finished:
+        return (gr.skip(),) * 5
+    view.stop()
+    marks = answer.final()[:3] if answer is not None and answer.source == view.source and answer.acc.stop() \
+        else (gr.skip(),) * 3
+    return view.page(), TOOLS_STOPPED, *marks
+
+
+def call_message(call: StreamingCall) -> dict[str, Any]:
+    """One call as a titled message: its arguments so far (inert: in a code block), then its result."""
+    arguments = json.dumps(call.arguments, ensure_ascii=False, indent=1)
+    content = f"```json\n{arguments}\n```"
+    if call.state == INVALID:
+        content += f"\n\nNot run: {inert_text(call.problem or 'invalid arguments')} The text was: `{inert_text(call.text[:300])}`"
+    if call.result is not None:
+        content += f"\n\n**{'Result' if call.state == DONE else 'Error'}:** {inert_text(call.result)}"
+    title = f"Tool call: {inert_text(call.name or '…')} ({inert_text(call.id or f'#{call.index}')})"
+    # Open while it streams or runs (with a spinner), and open after (no status): the result stays in view.
+    status = {"status": "pending"} if call.state in (STREAMING, RUNNING) else {}
+    return {"role": "assistant", "content": inert_markdown(content), "metadata": {"title": title, "log": call.state, **status}}
+
+
+class ToolsView:
+    """The Tools tab's view of one message: every round's text and calls, each call's state."""
+
+    source = "Tools tab"
+
+    def __init__(self, message: str) -> None:
+        self.shown: list[dict[str, Any]] = [{"role": "user", "content": inert_text(message)}]
+        self.calls = ToolCalls()
+        self.acc: Accumulator | None = None
+        self.round = 0
+        self.note = ""
+        self.finished = False
+        self._tasks: dict[int, asyncio.Future] = {}
+        self._handed_over = False
+
+    def next_round(self, number: int) -> None:
+        if self.acc is not None:
+            self.shown = self._messages()
+        self.round, self.calls, self.acc, self._tasks = number, ToolCalls(), None, {}
+
+    def _messages(self) -> list[dict[str, Any]]:
+        current = [call_message(call) for call in self.calls]
+        if self.acc is not None and self.acc.answer:
+            current.insert(0, {"role": "assistant", "content": inert_markdown(self.acc.answer)})
+        return [*self.shown, *current]
+
+    def page(self) -> list[dict[str, Any]]:
+        return self._messages() + ([note(self.note)] if self.note else [])
+
+    def status(self) -> str:
+        if self.note:
+            return f"⚠ {inert_text(self.note)}"
+        states = [call.state for call in self.calls]
+        if any(state in (STREAMING, RUNNING) for state in states) or (self.acc and self.acc.phase is Phase.STREAMING):
+            return f"{STREAMING_MARK} round {self.round}: {len(states)} tool calls so far."
+        return f"✓ Round {self.round} done."
+
+    def _handover(self) -> Any:
+        if self._handed_over:
+            return gr.skip()
+        self._handed_over = True
+        return self
+
+    def _start_ready_calls(self) -> None:
+        """Run each call whose arguments just closed as one JSON object (or were found complete at the end)."""
+        for call in self.calls:
+            if call.state == STREAMING and call.parser.complete and call.name and isinstance(call.parser.value, dict):
+                call.state = COMPLETE
+            if call.state == COMPLETE and call.index not in self._tasks:
+                call.id = call.id or f"call_{self.round}_{call.index}"
+                call.state = RUNNING
+                self._tasks[call.index] = asyncio.ensure_future(asyncio.to_thread(run_tool, call.as_tool_call()))
+                self._tasks[call.index].add_done_callback(lambda task, call=call: self._ran(call, task))
+
+    def _ran(self, call: StreamingCall, task: asyncio.Future) -> None:
+        if call.state != RUNNING or task.cancelled():
+            return
+        ok, result = task.result()
+        call.state, call.result = (DONE if ok else FAILED), result
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        self.acc = acc
+        self.calls.update(acc.records)
+        self._start_ready_calls()
+        return self.page(), self.status(), self._handover()
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        self.acc = acc
+        self.calls.update(acc.records)
+        self.calls.finish(acc.records[-1].ms_since_start if acc.records else None)
+        self._start_ready_calls()
+        self.finished = not self.calls_made()
+        return self.page(), self.status() if self.calls_made() else "✓ Answered.", self._handover()
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        self.acc, self.finished = acc, True
+        return [*self._messages(), note(error)], f"⚠ {inert_text(error)}", self._handover()
+
+    def calls_made(self) -> bool:
+        return any(call.state not in (STREAMING, INVALID) for call in self.calls)
+
+    async def tools_finishing(self):
+        """Yield once as each running tool finishes."""
+        for call in self.calls:
+            if (task := self._tasks.get(call.index)) is not None:
+                await asyncio.shield(task)
+                self._ran(call, task)  # its done-callback may not have run yet
+                yield
+
+    def round_messages(self) -> list[BaseMessage]:
+        """This round for the model: its message with the calls that ran, and their results."""
+        ran = [call for call in self.calls if call.state in (DONE, FAILED)]
+        said = AIMessage(content=self.acc.text if self.acc else "", tool_calls=[call.as_tool_call() for call in ran])
+        return [said, *(ToolMessage(call.result or "", tool_call_id=call.id, status="success" if call.state == DONE
+                                    else "error") for call in ran)]
+
+    def stop(self) -> None:
+        self.finished = True
+        for call in self.calls:
+            if call.state in (RUNNING, STREAMING):
+                call.state = STOPPED
