@@ -74,6 +74,20 @@ class DebugOutputs:
         self.table.render()
 
 
+class HandOver:
+    """Gives a value to the session's `gr.State` with the first update only: the State then holds it
+    by reference, so later updates send `gr.skip()` for it."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def __call__(self, value: Any) -> Any:
+        if self._done:
+            return gr.skip()
+        self._done = True
+        return value
+
+
 class DebugAnswer:
     """One answer as the Debug outputs show it. `source` names the tab it came from ("" for the chat);
     `notes` are lines under the summary's figures, such as turns left out of the context."""
@@ -85,7 +99,7 @@ class DebugAnswer:
         self.report.notes = list(notes or [])
         self._drawn: tuple[list[list[Any]], dict[str, Any]] | None = None
         self._drawn_at = 0.0
-        self._handed_over = False
+        self._hand_over = HandOver()
 
     def streaming(self) -> tuple[Any, ...]:
         """(summary, latest rows, their timeline, this answer the first time only, model line)."""
@@ -93,10 +107,7 @@ class DebugAnswer:
         ms = self.report.stats.last_ms
         if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
             self._drawn, self._drawn_at = self.report.latest(STREAMING_ROWS), ms
-        latest = gr.skip()  # a State's value goes out once; the session holds it by reference
-        if not self._handed_over:
-            latest, self._handed_over = self, True
-        return self.report.summary(self.status()), *self._drawn, latest, self.model_line()
+        return self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line()
 
     def final(self) -> tuple[Any, ...]:
         """(summary with the sum check when complete, every row, the whole timeline, this answer, model line)."""

@@ -24,7 +24,7 @@ from llm.limits import Limits
 from llm.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_X, LANES_Y, PipelineRun
 from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
-from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs
+from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs, HandOver
 from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox
 from .stream_to_page import stream_to_page, wire_stop
 
@@ -122,14 +122,7 @@ class PipelineView:
         self.run, self.preset = run, preset
         self._lanes: dict[str, Any] | None = None
         self._drawn_at = -REDRAW_EVERY_MS
-        self._handed_over = False
-
-    def _handover(self) -> Any:
-        """The run, to the session's state, the first time only (the state holds it by reference)."""
-        if self._handed_over:
-            return gr.skip()
-        self._handed_over = True
-        return self.run
+        self._hand_over = HandOver()  # the run, for export
 
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         now = acc.records[-1].ms_since_start if acc.records else 0.0
@@ -137,16 +130,16 @@ class PipelineView:
             self._lanes, self._drawn_at = self.run.lanes(), now
         status = f"{STREAMING} {len(self.run.events)} events from {len(self.run.steps)} steps so far."
         return (output_value(self.run.output), self.run.rows(STREAMING_ROWS), self._lanes, status,
-                self._handover())
+                self._hand_over(self.run))
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         said = "\n\n".join(self.run.verdicts())
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
-                f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}", self._handover())
+                f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}", self._hand_over(self.run))
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
-                f"✗ {self.run.failure(inert_text(error), inert_text)}", self._handover())
+                f"✗ {self.run.failure(inert_text(error), inert_text)}", self._hand_over(self.run))
 
 
 def output_value(output: Any) -> Any:

@@ -27,7 +27,7 @@ from llm.tools import TOOLS, run_tool
 
 from .chat_view import note
 from .debug_outputs import STREAMING as STREAMING_MARK
-from .debug_outputs import DebugAnswer, DebugOutputs
+from .debug_outputs import DebugAnswer, DebugOutputs, HandOver
 from .inputs import CheckedCheckboxGroup, CheckedSlider, CheckedTextbox
 from .stream_to_page import stream_to_page
 
@@ -160,7 +160,7 @@ class ToolsView:
         self.note = ""
         self.finished = False
         self._tasks: dict[int, asyncio.Future] = {}
-        self._handed_over = False
+        self._hand_over = HandOver()  # this view, for Stop
 
     def next_round(self, number: int) -> None:
         if self.acc is not None:
@@ -184,12 +184,6 @@ class ToolsView:
             return f"{STREAMING_MARK} round {self.round}: {len(states)} tool calls so far."
         return f"✓ Round {self.round} done."
 
-    def _handover(self) -> Any:
-        if self._handed_over:
-            return gr.skip()
-        self._handed_over = True
-        return self
-
     def _start_ready_calls(self) -> None:
         """Run each call whose arguments just closed as one JSON object (or were found complete at the end)."""
         for call in self.calls:
@@ -211,7 +205,7 @@ class ToolsView:
         self.acc = acc
         self.calls.update(acc.records)
         self._start_ready_calls()
-        return self.page(), self.status(), self._handover()
+        return self.page(), self.status(), self._hand_over(self)
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         self.acc = acc
@@ -219,11 +213,11 @@ class ToolsView:
         self.calls.finish(acc.records[-1].ms_since_start if acc.records else None)
         self._start_ready_calls()
         self.finished = not self.calls_made()
-        return self.page(), self.status() if self.calls_made() else "✓ Answered.", self._handover()
+        return self.page(), self.status() if self.calls_made() else "✓ Answered.", self._hand_over(self)
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         self.acc, self.finished = acc, True
-        return [*self._messages(), note(error)], f"⚠ {inert_text(error)}", self._handover()
+        return [*self._messages(), note(error)], f"⚠ {inert_text(error)}", self._hand_over(self)
 
     def calls_made(self) -> bool:
         return any(call.state not in (STREAMING, INVALID) for call in self.calls)
