@@ -20,7 +20,7 @@ from typing import Any
 
 import gradio as gr
 
-from llm import ConfigError, Settings
+from llm import ConfigError, Settings, max_concurrency
 from llm.backend import Backend
 from llm.inert import inert_text
 from llm.limits import Limits
@@ -30,6 +30,7 @@ from ui.debug_outputs import DebugOutputs
 from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
 from ui.pipeline_tab import pipeline_tab
+from ui.token_probabilities import token_probabilities
 from ui.tools_tab import tools_tab
 from ui.visitors import guarded_app_kwargs
 
@@ -94,6 +95,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         debug.show_model_line()
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)
+            token_probabilities(debug, limits, max_concurrency(defaults))
             replay_ends = chunk_files(debug, chat)
         for event in [debug_tab.select, *(ended.then for ended in replay_ends)]:
             event(**explorer.show_whole_answer())

@@ -38,24 +38,28 @@ class Endpoint:
     fn_index: int
     states: tuple[int, ...]  # input positions the page fills from session state; the API sends null
     on_load: tuple[int, ...] = ()  # events the page runs on the server when it opens (queue=False)
+    defaults: tuple[Any, ...] = ()  # each input's value in the page: what inputs left out are sent as
 
     @classmethod
     def find(cls, url: str, api_name: str) -> Endpoint:
         config = httpx.get(url + "config", timeout=30).json()
         kinds = {c["id"]: c["type"] for c in config["components"]}
+        values = {c["id"]: (c.get("props") or {}).get("value") for c in config["components"]}
         on_load = tuple(d["id"] for d in config["dependencies"] if d.get("backend_fn") and d.get("queue") is False
                         and any(t[1] == "load" for t in d["targets"]))
         for dep in config["dependencies"]:
             if dep.get("api_name") == api_name:
                 states = tuple(i for i, c in enumerate(dep["inputs"]) if kinds[c] == "state")
-                return cls(url, dep["id"], states, on_load)
+                return cls(url, dep["id"], states, on_load, tuple(values[c] for c in dep["inputs"]))
         raise LookupError(f"{url} has no API named {api_name!r}")
 
     def data(self, values: Sequence[Any]) -> list[Any]:
+        """`values` with the session's states in their places, and inputs added since the caller was
+        written (at the end, as `/chat` adds them) at the page's values, as gradio_client does."""
         data = list(values)
         for i in self.states:
             data.insert(i, None)
-        return data
+        return data + list(self.defaults[len(data):])
 
 
 @dataclass

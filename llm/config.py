@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = Field(None, repr=False)  # may hold user:password; `describe` shows it safely
     openai_model: str = DEFAULT_OPENAI_MODEL
+    openai_continue_final_message: bool = False  # the server takes vLLM's continue_final_message
     local_model_path: str | None = None
     local_n_ctx: int = Field(2048, ge=16)
     local_n_threads: int | None = Field(None, ge=1)
@@ -117,7 +118,7 @@ class Settings(BaseSettings):
             logins.append((user, password))
         return tuple(logins)
 
-    @field_validator("enable_monitoring", mode="before")
+    @field_validator("enable_monitoring", "openai_continue_final_message", mode="before")
     @classmethod
     def _yes(cls, value: Any) -> Any:
         return value.lower() in ("1", "true", "yes") if isinstance(value, str) else value

@@ -52,6 +52,14 @@ def check_text(value: Any, what: str) -> str | None:
     return None if value is None or isinstance(value, str) else f"The {what} must be text, not {type(value).__name__}."
 
 
+def check_top_logprobs(value: Any) -> str | None:
+    """A sentence if token probabilities' alternatives (0 = off, at most 20, OpenAI's ceiling) are not
+    a whole number in range."""
+    if value is None or (_number_in(value, 0, 20) and float(value).is_integer()):
+        return None
+    return f"Token probabilities must be a whole number from 0 (off) to 20, not {value!r}."
+
+
 def check_history(history: Any, max_chars: int | None = None, adding: str = "") -> str | None:
     """What is wrong with a chat history (Gradio's message dicts), in words; None if nothing.
     `adding`: the new message, counted with the history against `max_chars`."""

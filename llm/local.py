@@ -118,6 +118,7 @@ class ChatLocalModel(ChatOpenAICompatible):
     """ChatOpenAI for the local runtime: waits until it is up, and says so when it crashed."""
 
     context_window: int = 2048
+    continues_final_message: bool = True  # llm/runtime_server.py renders the chat so the model goes on
     _runtime: ModelRuntime = PrivateAttr()
 
     def warm_up(self) -> None:

@@ -71,4 +71,5 @@ def _openai(settings: Settings) -> BaseChatModel:
         timeout=openai.Timeout(settings.request_timeout),
         max_retries=settings.max_retries,
         stream_usage=True,
+        continues_final_message=settings.openai_continue_final_message,
     )

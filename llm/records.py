@@ -13,6 +13,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 
+from .token_probs import TokenLogprob, parse_logprobs
+
 
 @dataclass(frozen=True)
 class ChunkRecord:
@@ -30,6 +32,9 @@ class ChunkRecord:
     answer: str | None = None  # the answer text it carried: `text` unless it held <think> tags
     # Fragments of tool calls: {"index", "id", "name", "args"} with `args` a piece of JSON text.
     tool_call_chunks: tuple[dict[str, Any], ...] = ()
+    # The tokens it carried with their probabilities, when asked for (see llm/token_probs.py). They are
+    # kept here, read with limits, and not in `response_metadata`, where the server put them.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
     @classmethod
     def of(
@@ -42,7 +47,7 @@ class ChunkRecord:
             ms_since_previous=delta_ms,
             text=chunk.text,
             id=chunk.id,
-            response_metadata=dict(chunk.response_metadata or {}),
+            response_metadata={k: v for k, v in (chunk.response_metadata or {}).items() if k != "logprobs"},
             usage_metadata=dict(chunk.usage_metadata) if chunk.usage_metadata else None,
             chunk_position=getattr(chunk, "chunk_position", None),
             thinking=thinking,
@@ -50,6 +55,7 @@ class ChunkRecord:
             tool_call_chunks=tuple(
                 {key: part.get(key) for key in ("index", "id", "name", "args")} for part in chunk.tool_call_chunks or ()
             ),
+            logprobs=parse_logprobs((chunk.response_metadata or {}).get("logprobs")),
         )
 
     def __post_init__(self) -> None:

@@ -21,9 +21,10 @@ from langchain_core.messages import AIMessageChunk
 from .chunk_sum import tool_call_check
 from .inert import inert_code
 from .records import ChunkRecord, StreamStats
+from .token_probs import RunningFigures, TokenLogprob, bytes_check
 
 TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "tool calls",
-                 "carried"]
+                 "probability", "carried"]
 TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before (ms)"
 
 
@@ -48,8 +49,20 @@ def table_row(record: ChunkRecord) -> list[Any]:
         _compact(record.usage_metadata),
         record.chunk_position or "",
         tool_call_text(record),
+        probability_text(record),
         record.kind,
     ]
+
+
+def probability_text(record: ChunkRecord) -> str:
+    """The probability of each token the chunk carried (`exp(logprob)`, 4 significant digits), joined
+    by " · "; "" when the server sent none.
+
+        >>> from llm.token_probs import TokenLogprob
+        >>> probability_text(ChunkRecord(0, 0, 0, "Hi", logprobs=(TokenLogprob("Hi", -0.5, b"Hi"),)))
+        '0.6065'
+    """
+    return " · ".join(f"{token.probability:.4g}" for token in record.logprobs)
 
 
 def tool_call_text(record: ChunkRecord) -> str:
@@ -74,6 +87,10 @@ class DebugReport:
         self.rows: list[list[Any]] = []
         self.stats = StreamStats()
         self.notes: list[str] = []  # lines shown under the figures, such as turns left out of the context
+        self.asked_probabilities = False  # whether the request asked for token probabilities
+        self.tokens: list[TokenLogprob] = []  # every token with its probability, in answer order
+        self.token_chunks: list[int] = []  # the chunk that carried each of them
+        self.probabilities = RunningFigures()
         self._records: list[ChunkRecord] = []
 
     def update(self, records: list[ChunkRecord]) -> None:
@@ -82,6 +99,10 @@ class DebugReport:
             self._records.append(record)
             self.rows.append(table_row(record))
             self.stats.add(record)
+            for token in record.logprobs:
+                self.tokens.append(token)
+                self.token_chunks.append(record.index)
+                self.probabilities.add(token)
 
     def latest(self, n: int) -> tuple[list[list[Any]], dict[str, Any]]:
         """The newest `n` rows and their timeline points, as copies that later chunks leave alone."""
@@ -121,11 +142,29 @@ class DebugReport:
         if s.model_name:  # the server's word, so shown inert (the page's header line reads it from here)
             lines += ["", f"Answered by {inert_code(s.model_name)}."]
         lines += [line for note in self.notes for line in ("", note)]
+        lines += self.probability_lines()
         if final_text is not None:
             lines += ["", self.sum_check(final_text)]
+            if self.tokens:
+                lines += ["", bytes_check(self.tokens, final_text, s.output_tokens if s.usage else None)]
             if (calls := tool_call_check(self._records, final)) is not None:
                 lines += ["", calls]
         return "\n".join(lines)
+
+    def probability_lines(self) -> list[str]:
+        """The token-probability figures (mean log-probability, perplexity, least likely tokens), or
+        the sentence for a server that sent none when asked."""
+        found = self.probabilities.figures()
+        if found is None:
+            if self.asked_probabilities and self.stats.text_chunks:
+                return ["", "Token probabilities: the server sent none (it may not support `logprobs`); "
+                            "the answer itself is not affected."]
+            return []
+        least = ", ".join(f"{inert_code(visible_text(t.token))} {t.probability:.3g} (token {i})"
+                          for i, t in found.least_likely)
+        return ["", "| tokens with probabilities | mean log-probability | perplexity | least likely |",
+                "|---|---|---|---|",
+                f"| {found.tokens} | {found.mean_logprob:.3f} | {found.perplexity:.3f} | {least} |"]
 
     def sum_check(self, final_text: str) -> str:
         joined = "".join(r.text for r in self._records)

@@ -17,7 +17,12 @@ Four things set it apart from `python -m llama_cpp.server`:
   event loop sends them, and stop between tokens when the client goes away.
   The library's route fetches every token through the thread pool, and the
   model sits idle for each hop: 0.90x of raw llama-cpp-python on 2 cores
-  (benchmarks/local_model.py). Everything else is the library's.
+  (benchmarks/local_model.py).
+- A streaming request whose last message is the assistant's, with vLLM's
+  `continue_final_message: true`, continues that message instead of starting a
+  new one (the chat template rendered up to the end of its text): how the app
+  branches an answer from another token (`llm/branching.py`).
+Everything else is the library's.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         n_ctx=args.n_ctx,
         n_threads=args.n_threads,
         n_threads_batch=args.n_threads_batch,
+        # Token probabilities need the logits of every token. Measured (README, "Token probabilities"):
+        # +61 MB for the process, no change in tokens/s; so always on, and one process serves both.
+        logits_all=True,
         verbose=False,
     )
     # interrupt_requests=False: by default a second request silently ends the stream being answered.
@@ -76,9 +84,11 @@ def _stream_chat_on_a_thread(app: Any) -> None:
     async def chat(request: Request, body: CreateChatCompletionRequest) -> Any:
         if not body.stream:
             return await server.create_chat_completion(request, body)
-        return StreamingResponse(events(body), media_type="text/event-stream")
+        sent = await request.json()  # the body as sent: the library's model drops fields it does not know
+        continuing = sent.get("continue_final_message") is True and (body.messages or [{}])[-1].get("role") == "assistant"
+        return StreamingResponse(events(body, continuing), media_type="text/event-stream")
 
-    async def events(body: CreateChatCompletionRequest) -> AsyncIterator[str]:
+    async def events(body: CreateChatCompletionRequest, continuing: bool) -> AsyncIterator[str]:
         # The library's lock (one answer at a time), taken and released in this task, as anyio
         # requires, and held until our thread has stopped.
         async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
@@ -86,7 +96,8 @@ def _stream_chat_on_a_thread(app: Any) -> None:
             tokens = None
             try:
                 llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
-                tokens = _TokenThread(lambda: _with_usage(llama, llama.create_chat_completion(**kwargs)))
+                answer = _continuation if continuing else type(llama).create_chat_completion
+                tokens = _TokenThread(lambda: _with_usage(llama, answer(llama, **kwargs)))
                 while (chunk := await tokens.next()) is not None:
                     yield f"data: {json.dumps(chunk)}\n\n"
                 yield "data: [DONE]\n\n"
@@ -140,6 +151,29 @@ class _TokenThread:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the loop has closed: nobody is listening
             self._stopping.set()
+
+
+def _continuation(llama: Any, **kwargs: Any) -> Iterator[dict]:
+    """The chat's last (assistant) message continued: the GGUF's chat template rendered with that
+    message open, then llama-cpp-python's own chat handler (sampling, stop tokens, logprobs)."""
+    from llama_cpp.llama_chat_format import ChatFormatterResponse, Jinja2ChatFormatter
+
+    cut = "\x00continue-here\x00"
+
+    class Continuing(Jinja2ChatFormatter):
+        def __call__(self, *, messages: list, **options: Any) -> ChatFormatterResponse:
+            *earlier, last = messages
+            marked = super().__call__(messages=[*earlier, {**last, "content": (last.get("content") or "") + cut}],
+                                      **options)
+            prompt = marked.prompt[: marked.prompt.rindex(cut)]  # without the end-of-turn after the text
+            return ChatFormatterResponse(prompt=prompt, stop=marked.stop, stopping_criteria=marked.stopping_criteria,
+                                         added_special=marked.added_special)
+
+    eos, bos = llama.token_eos(), llama.token_bos()
+    text = llama._model.token_get_text
+    formatter = Continuing(template=llama.metadata["tokenizer.chat_template"], eos_token=text(eos) if eos != -1 else "",
+                           bos_token=text(bos) if bos != -1 else "", add_generation_prompt=False, stop_token_ids=[eos])
+    return formatter.to_chat_handler()(llama=llama, **kwargs)
 
 
 def _listening_socket() -> socket.socket:

@@ -25,7 +25,20 @@ OPEN, CLOSE = "<think>", "</think>"
 
 
 class ChatOpenAICompatible(ChatOpenAI):
-    """ChatOpenAI that keeps the thinking OpenAI-compatible servers stream beside the content."""
+    """ChatOpenAI that keeps the thinking OpenAI-compatible servers stream beside the content, and
+    that can ask a server to continue a final assistant message (`llm/branching.py`)."""
+
+    # Whether the server continues a final assistant message when asked with vLLM's
+    # `continue_final_message` (OPENAI_CONTINUE_FINAL_MESSAGE; the bundled model's process does).
+    continues_final_message: bool = False
+
+    def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+        continuing = kwargs.pop("continue_final_message", False)
+        payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+        if continuing:
+            payload["extra_body"] = {**(payload.get("extra_body") or {}), "continue_final_message": True,
+                                     "add_generation_prompt": False}
+        return payload
 
     def _convert_chunk_to_generation_chunk(self, chunk: dict, *args: Any, **kwargs: Any) -> Any:
         generation = super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)

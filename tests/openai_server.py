@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import select
 import socket
 import threading
@@ -23,6 +24,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def numbered_tokens(n: int) -> list[str]:
     return ["w0"] + [f" w{i}" for i in range(1, n)]
+
+
+def token_logprobs(token: str, position: int, top: int) -> dict:
+    """What the server sends for the token at `position`: its log-probability (one of five levels,
+    0.9 down to 0.15, by position), its bytes, and the `top` likeliest tokens, itself among them."""
+    probability = (0.9, 0.6, 0.45, 0.3, 0.15)[position % 5]
+    others = [(f" alt{j}", (1 - probability) * 0.5 ** (j + 1)) for j in range(max(0, top - 1))]
+    listed = sorted([(token, probability), *others], key=lambda pair: -pair[1])[:top]
+    entry = lambda text, p: {"token": text, "logprob": math.log(p), "bytes": list(text.encode())}  # noqa: E731
+    return {**entry(token, probability), "top_logprobs": [entry(text, p) for text, p in listed]}
 
 
 @dataclass
@@ -55,6 +66,16 @@ class Scenario:
     tool_calls: list[dict] = field(default_factory=list)  # {"name": …, "arguments": "…", "id": …}
     tool_piece: int = 4
     after_tools: str = "The tools said: {results}"
+    # Token probabilities: sent with each content token when the request asks (`logprobs`, `top_logprobs`),
+    # unless `sends_logprobs` is False (a server that ignores the parameter). See `token_logprobs`.
+    sends_logprobs: bool = True
+    # A request whose last message is the assistant's, with vLLM's `continue_final_message`, gets these
+    # tokens as the rest of that message.
+    continued: list[str] = field(default_factory=lambda: [" and", " then", " some", " more."])
+
+    def continues(self, body: dict) -> bool:
+        messages = body.get("messages") or []
+        return bool(body.get("continue_final_message")) and bool(messages) and messages[-1].get("role") == "assistant"
 
     def answers_tools(self, body: dict) -> bool:
         messages = body.get("messages") or []
@@ -74,6 +95,8 @@ class Scenario:
         return deltas
 
     def tokens_for(self, body: dict) -> list[str]:
+        if self.continues(body):
+            return self.continued
         if self.answers_tools(body):
             results = "; ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "tool")
             words = self.after_tools.format(results=results).split(" ")
@@ -97,6 +120,7 @@ class FakeOpenAIServer:
         self.models = ["fake"]  # what GET /v1/models lists
         self.models_status = 200
         self.requests: list[dict] = []
+        self.logprobs_sent: list[dict] = []  # each token's logprobs entry, as sent (all requests)
         self.keys: list[str] = []  # the bearer key each request came with, in order
         self.disconnects: list[Disconnect] = []
         self.completed = 0
@@ -124,6 +148,7 @@ class FakeOpenAIServer:
         with self._lock:
             self.scenario = scenario or Scenario()
             self.requests.clear()
+            self.logprobs_sent.clear()
             self.keys.clear()
             self.disconnects.clear()
             self.completed = 0
@@ -245,7 +270,12 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     due = next_due(due)
                     if gap and not self._wait(due - time.monotonic()):
                         return
-                    self._event(_chunk(model, token if calling else {"content": token}))
+                    chunk = _chunk(model, token if calling else {"content": token})
+                    if body.get("logprobs") and scenario.sends_logprobs and not calling:
+                        entry = token_logprobs(token, sent, int(body.get("top_logprobs") or 0))
+                        chunk["choices"][0]["logprobs"] = {"content": [entry], "refusal": None}
+                        server.logprobs_sent.append(entry)
+                    self._event(chunk)
                     sent += 1
                 self._event(_chunk(model, {}, finish_reason="tool_calls" if calling else scenario.finish_reason))
                 if (body.get("stream_options") or {}).get("include_usage"):

@@ -1,7 +1,8 @@
 """The Chat tab: the answer grows token by token; its chunks go to the Debug tab.
 
-`/chat` takes (message, system prompt, temperature, max tokens, model, your API key) and
-yields (answer so far, Debug summary, chunk table, timeline). Every input is checked by
+`/chat` takes (message, system prompt, temperature, max tokens, model, your API key, token
+probabilities: the alternatives to list for each token, 0 = off) and yields (answer so far, Debug
+summary, chunk table, timeline, …, shaded tokens). Every input is checked by
 `llm.limits` before anything goes upstream; then the model's `astream` goes through the one
 loop, `stream_to_page`, with the chat's view of the answer.
 """
@@ -16,8 +17,10 @@ import gradio as gr
 
 from llm import Settings, max_concurrency, readable_error, to_messages
 from llm.backend import Backend
+from llm.branching import Origin
 from llm.context import fit_for_model, has_window
-from llm.limits import Limits, check_text
+from llm.limits import Limits, check_text, check_top_logprobs
+from llm.token_probs import MAX_TOP
 
 from .chat_view import ChatView, note
 from .debug_outputs import DebugOutputs
@@ -42,12 +45,14 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
 
     async def chat(
         message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float,
-        model_name: str | None = None, api_key: str = "", request: gr.Request = None,
+        model_name: str | None = None, api_key: str = "", top_logprobs: float | None = 0,
+        request: gr.Request = None,
     ):
         """Stream the model's answer; yields (answer so far, Debug summary, chunk table, timeline)."""
         session = getattr(request, "session_hash", None) or ""
         model, problem = backend.model_for(api_key)
         refusal = (problem or check_text(system_prompt, "system prompt") or check_text(model_name, "model name")
+                   or check_top_logprobs(top_logprobs)
                    or limits.refuse(session, message, temperature, max_tokens, history))
         if refusal:
             yield note(refusal), *debug.unchanged()
@@ -59,7 +64,9 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
             messages = to_messages([*history, {"role": "user", "content": message}], system_prompt)
             chosen = {"model": model_name.strip()} if model_name and model_name.strip() != configured else {}
             tokens = limits.cap(max_tokens)
-            bound = model.bind(temperature=float(temperature), max_tokens=tokens, **chosen)
+            top = int(top_logprobs or 0)
+            probabilities = {"logprobs": True, "top_logprobs": top} if top else {}  # off: not in the request at all
+            bound = model.bind(temperature=float(temperature), max_tokens=tokens, **chosen, **probabilities)
             secrets = (backend.secret, api_key)
             try:  # the local model's window is small: leave out the oldest turns rather than fail. Counting
                 # tokens takes a while, so in a thread; a model with no window skips the hop (and its queue).
@@ -71,7 +78,8 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
             left_out = fitted.note()
             view = ChatView(notes=[note(left_out)] if left_out else [])
             updates = stream_to_page(bound.astream(fitted.messages), view, secrets=secrets,
-                                     notes=[f"Context: {left_out}"] if left_out else [])
+                                     notes=[f"Context: {left_out}"] if left_out else [],
+                                     origin=Origin(bound, fitted.messages, top, secrets))
             # aclosing: Stop closes `chat`, which must close the loop (and the request upstream) at once.
             async with aclosing(updates):
                 async for update in updates:
@@ -91,6 +99,9 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
                 CheckedTextbox("", type="password", label="Your API key (optional)", elem_id="api-key",
                                render=False, visible=backend.takes_keys,
                                info="Used for your messages only: sent with each one, never stored or shown."),
+                CheckedSlider(0, MAX_TOP, value=0, step=1, label="Token probabilities", elem_id="top-logprobs",
+                              render=False, info="How many alternatives to list for each token; 0 = off. Debug "
+                              "then shades every token by its probability, and lets you branch from one."),
             ],
             additional_inputs_accordion=gr.Accordion("Settings", open=backend.model is None and backend.takes_keys,
                                                      render=False),
@@ -99,7 +110,7 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
                                show_label=False, submit_btn=True, stop_btn=True),
             # Only the message: the settings keep what the visitor chose. Never cached: that would run the
             # model at start-up (Spaces' default).
-            examples=[[message, *[None] * 5] for message, _ in EXAMPLES],
+            examples=[[message, *[None] * 6] for message, _ in EXAMPLES],
             example_labels=[label for _, label in EXAMPLES],
             cache_examples=False,
             api_name="chat",

@@ -14,8 +14,10 @@ from typing import Any
 import gradio as gr
 
 from llm import Accumulator, Phase
+from llm.branching import Origin
 from llm.inert import inert_code, inert_text
 from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
+from llm.token_probs import TokenLogprob
 
 # While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
 # most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then sends nothing
@@ -48,6 +50,13 @@ class DebugOutputs:
         # last chunk) a skipped State costs nothing, where a skipped component is rebuilt at every update.
         self.model_line = gr.State("")
         self.answered_by = gr.Markdown("", render=False, elem_id="answered-by")
+        # Every token of the answer shaded by how unlikely it was (when the request asked for probabilities);
+        # selecting one shows its alternatives. Not an output of the answers: an event of its own follows
+        # each new answer (ui/token_probabilities.py), so `/chat` and the other tabs' outputs stay as they were.
+        self.tokens = gr.HighlightedText(
+            label="Token probabilities: the redder a token, the less likely the model thought it",
+            show_legend=False, show_inline_category=False, combine_adjacent=False, render=False,
+            elem_id="token-probabilities")
 
     @property
     def outputs(self) -> list[gr.components.Component]:
@@ -92,11 +101,14 @@ class DebugAnswer:
     """One answer as the Debug outputs show it. `source` names the tab it came from ("" for the chat);
     `notes` are lines under the summary's figures, such as turns left out of the context."""
 
-    def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None) -> None:
+    def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None,
+                 origin: Origin | None = None) -> None:
         self.acc = acc
         self.source = source
+        self.origin = origin  # what asked for the answer, for a branch from one of its tokens
         self.report = DebugReport()
         self.report.notes = list(notes or [])
+        self.report.asked_probabilities = bool(origin and origin.top_logprobs)
         self._drawn: tuple[list[list[Any]], dict[str, Any]] | None = None
         self._drawn_at = 0.0
         self._hand_over = HandOver()
@@ -118,6 +130,10 @@ class DebugAnswer:
         return (summary, self.report.rows, self.report.timeline(), self,
                 self.model_line())
 
+    def marks(self) -> tuple[Any, ...]:
+        """`final()`'s values for `DebugOutputs.marks`, which Stop redraws."""
+        return self.final()[:3]
+
     def status(self) -> str:
         """The summary's first line, from the answer's phase."""
         phase = self.acc.phase
@@ -133,3 +149,9 @@ class DebugAnswer:
         """The header's line naming the model that answered (the server's word, so inert)."""
         name = self.report.stats.model_name
         return f"**Last answer from:** {inert_code(name)}" if name else gr.skip()
+
+
+def shaded(tokens: list[TokenLogprob]) -> list[tuple[str, float]]:
+    """The HighlightedText value: each token with 1 - its probability, which Gradio draws as a red of
+    that strength (a certain token stays clear). The token's text is shown as text, never as markup."""
+    return [(token.token, round(1 - token.probability, 3)) for token in tokens]

@@ -64,3 +64,22 @@ def _text(payload: Any) -> Any:
     if payload is None:
         return ""
     return str(payload) if isinstance(payload, (int, float)) and not isinstance(payload, bool) else payload
+
+
+class CheckedRadio(gr.Radio):
+    """Radio buttons whose value is checked by the function, like `CheckedDropdown`."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class CheckedNumber(gr.Number):
+    """A number box whose value is checked by the function: 1.5 or "x" get its sentence, not Gradio's
+    rounding or error."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload

@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator, Phase, readable_error
 from llm.accumulator import arecords, record_shows_text
+from llm.branching import Origin
 from llm.errors import error_detail
 from llm.pacing import paced
 
@@ -30,6 +31,7 @@ from .debug_outputs import DebugAnswer, DebugOutputs
 
 log = logging.getLogger("app")
 
+MARKS = 3  # DebugOutputs.marks: summary, table, timeline
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
 
 
@@ -47,15 +49,17 @@ class PageView(Protocol):
 
 async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
-    secrets: tuple[str | None, ...] = (),
+    secrets: tuple[str | None, ...] = (), origin: Origin | None = None, debug: bool = True,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
-    `notes` go under the Debug summary's figures; `secrets` are taken out of any error text.
+    `notes` go under the Debug summary's figures; `secrets` are taken out of any error text; `origin`
+    (what asked for the answer) lets a branch ask again. With `debug=False` the updates hold the view's
+    outputs only (a branch, shown beside the answer the Debug tab keeps).
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
     acc = Accumulator()
-    answer = DebugAnswer(acc, view.source, notes)
+    answer = DebugAnswer(acc, view.source, notes, origin) if debug else NoDebug()
     try:
         async with aclosing(paced(arecords(chunks, acc), FRAME_SECONDS, shows=record_shows_text)) as batches:
             async for _ in batches:
@@ -75,6 +79,16 @@ async def stream_to_page(
         yield *(await view.complete(acc)), *answer.final()
 
 
+class NoDebug:
+    """The Debug part of an update that has none (`stream_to_page(..., debug=False)`)."""
+
+    def streaming(self) -> tuple[Any, ...]:
+        return ()
+
+    def final(self) -> tuple[Any, ...]:
+        return ()
+
+
 def stop_answer(source: str, stopped: tuple[Any, ...] = ()) -> Callable[[DebugAnswer | None], tuple[Any, ...]]:
     """The function a tab's Stop calls with the latest answer: if it is this tab's and still streaming
     (or just stopped by the cancel), it is marked stopped, and the page gets `stopped` for the tab's
@@ -82,8 +96,8 @@ def stop_answer(source: str, stopped: tuple[Any, ...] = ()) -> Callable[[DebugAn
 
     def stop(answer: DebugAnswer | None) -> tuple[Any, ...]:
         if answer is None or answer.source != source or not answer.acc.stop():
-            return (gr.skip(),) * (len(stopped) + 3)
-        return *stopped, *answer.final()[:3]
+            return (gr.skip(),) * (len(stopped) + MARKS)
+        return *stopped, *answer.marks()
 
     return stop
 

@@ -29,7 +29,7 @@ from .chat_view import note
 from .debug_outputs import STREAMING as STREAMING_MARK
 from .debug_outputs import DebugAnswer, DebugOutputs, HandOver
 from .inputs import CheckedCheckboxGroup, CheckedSlider, CheckedTextbox
-from .stream_to_page import stream_to_page
+from .stream_to_page import MARKS, stream_to_page
 
 MAX_ROUNDS = 3
 STOPPED = "stopped"
@@ -126,10 +126,10 @@ def stop_tools(view: ToolsView | None, answer: DebugAnswer | None) -> tuple[Any,
     """Stop: the round streaming is marked stopped (Debug shows every chunk), a tool still running is
     shown stopped, and the conversation keeps what arrived."""
     if view is None or view.finished:
-        return (gr.skip(),) * 5
+        return (gr.skip(),) * (2 + MARKS)
     view.stop()
-    marks = answer.final()[:3] if answer is not None and answer.source == view.source and answer.acc.stop() \
-        else (gr.skip(),) * 3
+    marks = answer.marks() if answer is not None and answer.source == view.source and answer.acc.stop() \
+        else (gr.skip(),) * MARKS
     return view.page(), TOOLS_STOPPED, *marks
 
 

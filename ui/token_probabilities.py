@@ -1,0 +1,183 @@
+"""The Debug tab's token probabilities: the answer shaded token by token, what else the model could
+have said at a selected token, and a branch that goes on from one of those alternatives.
+
+The shaded answer follows each new answer with an event of its own (`follow_tokens`, started when the
+session's latest answer changes), so the answers' own outputs stay as they were. Selecting a token
+reads the latest answer's state; "Continue from here" asks the answer's own model again, through the
+one loop (`stream_to_page`, without the Debug outputs: they keep the answer it branched from).
+`/continue_from` takes (token position, rank of the alternative) for that session's latest answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import gradio as gr
+
+from llm import Accumulator, Phase
+from llm.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
+from llm.inert import inert_code, inert_text
+from llm.limits import Limits
+from llm.report import DebugReport, visible_text
+from llm.token_probs import TokenLogprob, figures
+
+from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, DebugOutputs, shaded
+from .inputs import CheckedNumber, CheckedRadio
+from .stream_to_page import stream_to_page
+
+ALTERNATIVES_HEADERS = ["rank", "token", "probability", "log-probability", "sent"]
+HOW = ("Turn them on under **Chat → Settings → Token probabilities** (the alternatives to list for each token). "
+       "Select a token to see what else the model could have said; then continue from there with another.")
+BRANCH_STOPPED = "■ Branch stopped by you; it keeps what had arrived."
+
+
+def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -> None:
+    """Lay out the shaded answer, the alternatives and the branch (inside the current tab)."""
+    with gr.Accordion("Token probabilities", open=True):
+        gr.Markdown(HOW)
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                debug.tokens.render()
+            with gr.Column():
+                branch = gr.HighlightedText(label="Branch: the kept tokens, the alternative, then what the model "
+                                            "said next", show_legend=False, show_inline_category=False,
+                                            combine_adjacent=False, elem_id="token-branch")
+        picked = gr.Markdown("", elem_id="token-picked")
+        alternatives = gr.Dataframe(headers=ALTERNATIVES_HEADERS, value=[], interactive=False, wrap=True,
+                                    elem_id="token-alternatives")
+        with gr.Row():
+            position = CheckedNumber(None, label="Token", precision=0, minimum=0, elem_id="token-position", scale=0,
+                                 min_width=120)
+            choice = CheckedRadio([], label="Continue from here with", type="value", elem_id="token-choice")
+        with gr.Row():
+            go = gr.Button("Continue from here with this token", variant="primary", elem_id="token-continue")
+            stop = gr.Button("Stop", variant="stop", elem_id="branch-stop", scale=0)
+        status = gr.Markdown("", elem_id="branch-status")
+
+    def pick(answer: DebugAnswer | None, evt: gr.SelectData) -> tuple[Any, ...]:
+        return alternatives_of(answer, evt.index)
+
+    async def continue_from(answer: DebugAnswer | None, at: Any, rank: Any, request: gr.Request = None):
+        """Stream a branch: the answer's first `at` tokens, the alternative of rank `rank` at `at`, then the
+        model's own continuation; yields (branch shaded, status)."""
+        session = getattr(request, "session_hash", None) or ""
+        problem = branch_problem(answer, at, rank)
+        if problem is None and not can_continue(answer.origin.model):
+            problem = CANNOT_CONTINUE
+        if problem or (problem := limits.rate.take(session)):
+            yield gr.skip(), f"⚠ {inert_text(problem)}"
+            return
+        with limits.one.answer(session) as busy:
+            if busy:
+                yield gr.skip(), f"⚠ {busy}"
+                return
+            tokens = answer.report.tokens
+            view = BranchView(tokens[:int(at)], tokens[int(at)], tokens[int(at)].top[int(rank)])
+            prefix = branch_prefix(tokens, int(at), view.alternative[0])
+            updates = stream_to_page(astream_branch(answer.origin, prefix), view, secrets=answer.origin.secrets,
+                                     debug=False)
+            async with aclosing(updates):  # Stop closes the branch's request upstream
+                async for update in updates:
+                    yield update
+
+    debug.latest.change(follow_tokens, debug.latest, debug.tokens, concurrency_limit=None, show_progress="hidden",
+                        api_visibility="undocumented")
+    debug.tokens.select(pick, [debug.latest], [position, picked, alternatives, choice], queue=False,
+                        api_visibility="undocumented")
+    running = go.click(continue_from, [debug.latest, position, choice], [branch, status], api_name="continue_from",
+                       concurrency_limit=concurrency, show_progress="minimal")
+    stop.click(None, cancels=[running], queue=False, api_visibility="undocumented").then(
+        lambda: BRANCH_STOPPED, None, status, queue=False, api_visibility="undocumented")
+
+
+async def follow_tokens(answer: DebugAnswer | None) -> AsyncIterator[list[tuple[str, float]]]:
+    """The answer's tokens shaded, redrawn at most every REDRAW_EVERY_MS while it streams (when new tokens
+    came), then all of them once it ends; an answer without probabilities clears the view."""
+    if answer is None:
+        return
+    drawn = -1
+    while True:
+        streaming = answer.acc.phase is Phase.STREAMING
+        if not streaming:
+            answer.report.update(answer.acc.records)  # the loop may not have drawn the last chunks yet
+        tokens = answer.report.tokens
+        if len(tokens) != drawn or not streaming:
+            drawn = len(tokens)
+            yield shaded(tokens)
+        if not streaming:
+            return
+        await asyncio.sleep(REDRAW_EVERY_MS / 1000)
+
+
+def alternatives_of(answer: DebugAnswer | None, at: Any) -> tuple[Any, ...]:
+    """(position, what was picked, the alternatives' rows, the choice of alternatives) for token `at`."""
+    tokens = answer.report.tokens if answer is not None else []
+    if not _whole(at) or not 0 <= at < len(tokens):
+        return gr.skip(), "Select a token of an answer that has probabilities.", [], gr.update(choices=[], value=None)
+    token = tokens[at]
+    rows = [[rank, visible_text(text), float(f"{math.exp(logprob):.4g}"), round(logprob, 4),
+             "✓" if text == token.token else ""] for rank, (text, logprob) in enumerate(token.top)]
+    choices = [(f"{visible_text(text)} · {p:.3g}", rank) for rank, (text, p) in enumerate(token.alternatives())]
+    said = (f"Token {at}: {inert_code(visible_text(token.token))}, probability {token.probability:.4g} "
+            f"(log-probability {token.logprob:.4f}); the server listed {len(token.top)} alternatives.")
+    default = next((rank for rank, (text, _) in enumerate(token.top) if text != token.token), None)
+    return at, said, rows, gr.update(choices=choices, value=default)
+
+
+def branch_problem(answer: DebugAnswer | None, at: Any, rank: Any) -> str | None:
+    """Why a branch cannot start at token `at` with alternative `rank`, in words; None if it can."""
+    tokens = answer.report.tokens if answer is not None else []
+    if not tokens:
+        return "The latest answer has no token probabilities: turn them on under Chat → Settings, and ask again."
+    if answer.origin is None:
+        return "The latest answer was replayed from a chunk log: there is no request to continue."
+    if answer.acc.phase is Phase.STREAMING:
+        return "The answer is still streaming: wait for it to end (or stop it) before branching."
+    if not _whole(at) or not 0 <= at < len(tokens):
+        return f"Choose a token from 0 to {len(tokens) - 1}."
+    top = tokens[int(at)].top
+    if not _whole(rank) or not 0 <= rank < len(top):
+        return f"Choose one of the {len(top)} alternatives listed for token {int(at)}." if top else \
+            f"The server listed no alternatives for token {int(at)}."
+    return None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+
+
+class BranchView:
+    """The branch as it streams: the kept tokens (unshaded), the alternative and the new tokens shaded
+    by their probabilities; and a status line saying what was swapped for what."""
+
+    source = "branch"
+
+    def __init__(self, kept: list[TokenLogprob], replaced: TokenLogprob, alternative: tuple[str, float]) -> None:
+        self.kept = [(token.token, None) for token in kept]
+        self.replaced = replaced
+        self.alternative = alternative
+        self.report = DebugReport()
+        swap = (f"{inert_code(visible_text(alternative[0]))} ({math.exp(alternative[1]):.3g}) in place of "
+                f"{inert_code(visible_text(replaced.token))} ({replaced.probability:.3g})")
+        self.head = f"kept tokens 0–{len(kept) - 1}, then {swap}" if kept else f"{swap} as the first token"
+
+    def value(self, acc: Accumulator) -> list[tuple[str, float | None]]:
+        self.report.update(acc.records)
+        text, logprob = self.alternative
+        return [*self.kept, (text, round(1 - math.exp(logprob), 3)), *shaded(self.report.tokens)]
+
+    def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
+        return self.value(acc), f"● Branch streaming: {self.head}."
+
+    async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
+        value = self.value(acc)
+        found = figures(self.report.tokens)
+        after = (f"; perplexity of what followed {found.perplexity:.3f} over {found.tokens} tokens" if found else "")
+        return value, f"✓ Branch complete: {self.head}{after}."
+
+    def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
+        return self.value(acc), f"✗ Branch: {inert_text(error)}"
