@@ -37,7 +37,7 @@ BRANCH_STOPPED = "■ Branch stopped by you; it keeps what had arrived."
 
 def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -> None:
     """Lay out the shaded answer, the alternatives and the branch (inside the current tab)."""
-    with gr.Accordion("Token probabilities", open=True):
+    with gr.Accordion("Token probabilities", open=True, elem_id="token-section"):
         gr.Markdown(HOW)
         with gr.Row(equal_height=False):
             with gr.Column():

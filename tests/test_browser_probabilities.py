@@ -1,0 +1,62 @@
+"""Token probabilities in a real headless Chromium: the answer shaded token by token in Debug, a
+selected token's alternatives, and a branch from one of them beside the answer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.openai_server import Scenario, token_logprobs
+from tests.test_browser import SCREENSHOTS, send, wait_for_answer
+from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.browser
+
+WORDS = ["The", " sky", " is", " blue", " and", " the", " sea", " is", " calm", "."]
+ALPHA = """els => els.map(e => { const m = getComputedStyle(e).backgroundColor.match(/rgba?\\(([^)]*)\\)/);
+  const parts = m ? m[1].split(',').map(Number) : []; return parts.length === 4 ? parts[3] : (parts.length ? 1 : 0); })"""
+
+
+def test_tokens_are_shaded_a_chosen_one_shows_its_alternatives_and_a_branch_grows(open_page, branching_url, server):  # noqa: F811
+    server.scenario = Scenario(tokens=WORDS, rate=20)
+    page = open_page(branching_url)
+    page.locator("button", has_text="Settings").first.click()
+    slider = page.locator("#top-logprobs input[type=number]")
+    slider.fill("3")
+    slider.press("Enter")
+    send(page, "Describe the view.")
+    wait_for_answer(page, "".join(WORDS))
+    assert server.requests[-1]["top_logprobs"] == 3
+
+    page.get_by_role("tab", name="Debug").click()
+    tokens = page.locator("#token-probabilities .score-token")
+    page.wait_for_function("n => document.querySelectorAll('#token-probabilities .score-token').length === n",
+                           arg=len(WORDS), timeout=10_000)
+    assert tokens.all_inner_texts() == WORDS  # each token as sent, its spaces kept
+    shades = tokens.evaluate_all(ALPHA)
+    expected = [1 - math.exp(token_logprobs(w, i, 3)["logprob"]) for i, w in enumerate(WORDS)]
+    assert shades == pytest.approx(expected, abs=0.01)  # the less likely, the redder
+
+    tokens.nth(3).click()  # " blue", sent with probability 0.3; " alt0" was likelier (0.35)
+    alternatives = page.locator("#token-alternatives")
+    page.wait_for_function("() => document.querySelector('#token-alternatives').innerText.includes('\" alt0\"')",
+                           timeout=10_000)
+    table = alternatives.inner_text()
+    assert '" blue"' in table and "0.35" in table and "0.3" in table
+    page.locator("#token-picked").get_by_text("Token 3").wait_for()
+
+    page.evaluate("""() => { window.__branch = [];
+      new MutationObserver(() => { const n = document.querySelectorAll('#token-branch .score-token').length;
+        if (window.__branch[window.__branch.length - 1] !== n) window.__branch.push(n); })
+      .observe(document.body, {subtree: true, childList: true}); }""")
+    server.scenario = Scenario(tokens=WORDS, rate=10, continued=[" and", " then", " some", " more", " rain", "."])
+    page.locator("#token-continue").click()
+    page.locator("#branch-status").get_by_text("Branch complete").wait_for(timeout=20_000)
+    branch = page.locator("#token-branch .score-token").all_inner_texts()
+    assert "".join(branch) == "".join(WORDS[:3]) + " alt0" + " and then some more rain."
+    assert server.requests[-1]["messages"][-1] == {"role": "assistant", "content": "The sky is alt0"}
+    counts = page.evaluate("window.__branch")
+    assert len([n for n in counts if 4 < n < 10]) >= 2, counts  # it grew on screen, token by token
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#token-section").screenshot(path=str(SCREENSHOTS / "token-probabilities.png"))
