@@ -26,11 +26,13 @@ def numbered_tokens(n: int) -> list[str]:
     return ["w0"] + [f" w{i}" for i in range(1, n)]
 
 
-def token_logprobs(token: str, position: int, top: int) -> dict:
+def token_logprobs(token: str, position: int, top: int, names: list[str] | None = None) -> dict:
     """What the server sends for the token at `position`: its log-probability (one of five levels,
-    0.9 down to 0.15, by position), its bytes, and the `top` likeliest tokens, itself among them."""
+    0.9 down to 0.15, by position), its bytes, and the `top` likeliest tokens, itself among them (the
+    others named " alt0", " alt1"… or, cycling, from `names`)."""
     probability = (0.9, 0.6, 0.45, 0.3, 0.15)[position % 5]
-    others = [(f" alt{j}", (1 - probability) * 0.5 ** (j + 1)) for j in range(max(0, top - 1))]
+    named = (lambda j: names[j % len(names)]) if names else (lambda j: f" alt{j}")  # noqa: E731
+    others = [(named(j), (1 - probability) * 0.5 ** (j + 1)) for j in range(max(0, top - 1))]
     listed = sorted([(token, probability), *others], key=lambda pair: -pair[1])[:top]
     entry = lambda text, p: {"token": text, "logprob": math.log(p), "bytes": list(text.encode())}  # noqa: E731
     return {**entry(token, probability), "top_logprobs": [entry(text, p) for text, p in listed]}
@@ -69,6 +71,7 @@ class Scenario:
     # Token probabilities: sent with each content token when the request asks (`logprobs`, `top_logprobs`),
     # unless `sends_logprobs` is False (a server that ignores the parameter). See `token_logprobs`.
     sends_logprobs: bool = True
+    alternatives: list[str] = field(default_factory=list)  # the other tokens listed (default " alt0"…)
     # A request whose last message is the assistant's, with vLLM's `continue_final_message`, gets these
     # tokens as the rest of that message.
     continued: list[str] = field(default_factory=lambda: [" and", " then", " some", " more."])
@@ -272,7 +275,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         return
                     chunk = _chunk(model, token if calling else {"content": token})
                     if body.get("logprobs") and scenario.sends_logprobs and not calling:
-                        entry = token_logprobs(token, sent, int(body.get("top_logprobs") or 0))
+                        entry = token_logprobs(token, sent, int(body.get("top_logprobs") or 0), scenario.alternatives)
                         chunk["choices"][0]["logprobs"] = {"content": [entry], "refusal": None}
                         server.logprobs_sent.append(entry)
                     self._event(chunk)

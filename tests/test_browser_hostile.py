@@ -12,6 +12,7 @@ from llm.inert import JOINER
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario
 from tests.test_browser import BOT, INPUT, send, shot
+from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -115,4 +116,29 @@ def test_hostile_tool_calls_are_shown_and_never_fetched(open_page, app_url, serv
         wait_for_text(page, "#tools-chat", "there is no tool named")  # the hostile name: an error, not run
         wait_for_text(page, "#tools-chat", "country-tag.png")  # quoted back by country_facts' error
         wait_for_text(page, "#tools-chat", "broken-frame")  # the invalid call's text
+        assert tracker.connections == 0, f"the page fetched: {tracker.requests}"
+
+
+def test_hostile_tokens_and_alternatives_are_shown_and_never_fetched(open_page, branching_url, server):  # noqa: F811
+    with Listener(answer=True) as tracker:
+        url = tracker.url
+        server.scenario = Scenario(tokens=pieces(hostile(url, "token")), alternatives=[
+            f'<img src="{url}/alt-tag.png">', f"![a]({url}/alt-image.png)"], continued=pieces(hostile(url, "branch")))
+        page = open_page(branching_url)
+        page.locator("button", has_text="Settings").first.click()
+        page.locator("#top-logprobs input[type=number]").fill("3")
+        page.locator("#top-logprobs input[type=number]").press("Enter")
+        send(page, "hi")
+        page.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=20_000)
+        page.get_by_role("tab", name="Debug").click()
+        joined = "s => [...document.querySelectorAll(s + ' .score-token')].map(e => e.innerText).join('')"
+        page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-probabilities", "token-tag.png"],
+                               timeout=20_000)  # the tokens, as text
+        page.locator("#token-probabilities .score-token").nth(1).click()
+        wait_for_text(page, "#token-alternatives", "alt-tag.png")
+        wait_for_text(page, "#token-choice", "alt-image.png")
+        page.locator("#token-continue").click()
+        wait_for_text(page, "#branch-status", "Branch complete")
+        page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-branch", "branch-frame"])
+        wait_for_text(page, "#debug-summary", "least likely")
         assert tracker.connections == 0, f"the page fetched: {tracker.requests}"
