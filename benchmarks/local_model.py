@@ -2,6 +2,7 @@
 and (with --native-python) the portable build vs a native one.
 
     python -m benchmarks.local_model [--rounds 5] [--max-tokens 256] [--native-python PATH]
+    python -m benchmarks.local_model --probabilities   # what token probabilities cost
 
 Sides, rounds alternating so warm-up and noise hit each of them:
 - raw: llama-cpp-python's `create_chat_completion(stream=True)` in a process of
@@ -38,15 +39,18 @@ RAW = Path(__file__).with_name("raw_llama.py")
 
 
 class RawWorker:
-    def __init__(self, python: str, model: str, max_tokens: int) -> None:
-        args = [python, str(RAW), model, str(default_threads()), str(max_tokens)]
+    def __init__(self, python: str, model: str, max_tokens: int, logits_all: bool = False, top: int = 0) -> None:
+        args = [python, str(RAW), model, str(default_threads()), str(max_tokens), str(int(logits_all)), str(top)]
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout.readline().strip() == "ready"
+        self.resident_mb = 0.0  # after the latest answer
 
     def __call__(self) -> float:
         self.process.stdin.write("go\n")
         self.process.stdin.flush()
-        return float(self.process.stdout.readline().split()[0])
+        rate, _, resident = self.process.stdout.readline().split()
+        self.resident_mb = float(resident)
+        return float(rate)
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -80,7 +84,10 @@ def stop_ms(url: str, settings: Settings) -> float:
     while len(job.outputs()) < 10:
         time.sleep(0.005)
     cancelled = time.monotonic()
-    job.cancel()
+    try:
+        job.cancel()
+    except httpx.TimeoutException:  # Gradio's /cancel answered late (once in a run here); the cancel was sent
+        pass
     httpx.post(f"http://127.0.0.1:{runtime.port}/extras/tokenize/count", json={"input": str(cancelled)},
                headers={"Authorization": f"Bearer {runtime.api_key}"}, timeout=60)
     return (time.monotonic() - cancelled) * 1000
@@ -121,6 +128,31 @@ def measure(rounds: int, max_tokens: int, native_python: str | None = None,
     return results, stops
 
 
+PROBABILITY_SIDES = {"off": "raw, logits of the last token only", "logits": "raw, logits of every token (logits_all)",
+                     "probs": "raw, logits_all + 5 alternatives per token"}
+
+
+def probability_cost(rounds: int, max_tokens: int, top: int = 5) -> dict[str, tuple[float, float]]:
+    """What token probabilities cost the bundled model: median tokens/s and resident MB (after the last
+    answer) of raw llama-cpp-python without them, with every token's logits kept (the model process
+    runs so, see llm/runtime_server.py), and asked for `top` alternatives per token."""
+    path = resolve_model_path(Settings(provider="local"))
+    workers = {"off": RawWorker(sys.executable, path, max_tokens),
+               "logits": RawWorker(sys.executable, path, max_tokens, logits_all=True),
+               "probs": RawWorker(sys.executable, path, max_tokens, logits_all=True, top=top)}
+    rates: dict[str, list[float]] = {name: [] for name in workers}
+    try:
+        for run in workers.values():  # warm-up, not counted
+            run()
+        for _ in range(rounds):
+            for name, run in workers.items():
+                rates[name].append(run())
+        return {name: (statistics.median(rates[name]), worker.resident_mb) for name, worker in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
 def compare(rounds: int, max_tokens: int) -> dict[str, float]:
     """Median tokens/s of raw, app and provider (for benchmarks.run)."""
     results, _ = measure(rounds, max_tokens, stops_too=False)  # Stop is tested, and timed by this module
@@ -132,7 +164,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--native-python", help="an interpreter whose llama-cpp-python was built natively")
+    parser.add_argument("--probabilities", action="store_true", help="only what token probabilities cost")
     args = parser.parse_args()
+    if args.probabilities:
+        cost = probability_cost(args.rounds, args.max_tokens)
+        print(f"{args.rounds} rounds, {args.max_tokens} max tokens: tokens/s, resident MB after the last answer")
+        for name, (rate_, resident) in cost.items():
+            print(f"  {PROBABILITY_SIDES[name]:45s} {rate_:7.1f} {resident:6.0f} MB  {rate_ / cost['off'][0]:.3f}x")
+        return
     results, stops = measure(args.rounds, args.max_tokens, args.native_python)
     raw = statistics.median(results["raw"])
     print(f"{args.rounds} rounds, {args.max_tokens} max tokens, {default_threads()} generating thread(s); tokens/s:")

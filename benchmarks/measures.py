@@ -193,10 +193,17 @@ def json_parse(chunks: int) -> list[Figure]:
 
 def local_model(max_tokens: int, rounds: int) -> list[Figure]:
     """The bundled model: the app's local provider vs raw llama-cpp-python, tokens/s."""
-    from benchmarks.local_model import compare
+    from benchmarks.local_model import compare, probability_cost
 
     rates = compare(rounds, max_tokens)
     raw, provider, through_app = (rates[k] for k in ("raw", "provider", "app"))
-    return [Figure(f"local model, {max_tokens} tokens: provider vs raw llama-cpp-python",
-                   f"{provider / raw:.3f}× ({provider:.1f} vs {raw:.1f} tokens/s; through the app "
-                   f"{through_app / raw:.3f}×)", "", None)]
+    figures = [Figure(f"local model, {max_tokens} tokens: provider vs raw llama-cpp-python",
+                      f"{provider / raw:.3f}× ({provider:.1f} vs {raw:.1f} tokens/s; through the app "
+                      f"{through_app / raw:.3f}×)", "≥ 0.95×", provider / raw >= 0.95)]
+    cost = probability_cost(rounds, max_tokens)
+    (off, off_mb), (logits, logits_mb), (probs, _) = cost["off"], cost["logits"], cost["probs"]
+    figures.append(Figure(f"local model, {max_tokens} tokens: cost of token probabilities (raw llama-cpp-python)",
+                          f"every token's logits kept: {logits / off:.2f}× tokens/s, {logits_mb - off_mb:+.0f} MB "
+                          f"({off_mb:.0f} → {logits_mb:.0f}); 5 alternatives asked: {probs / off:.2f}× "
+                          f"({probs:.1f} vs {off:.1f} tokens/s)", "", None))
+    return figures

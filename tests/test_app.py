@@ -111,11 +111,21 @@ def cancel_once_streaming(job, server, updates: int) -> None:
         time.sleep(0.02)
     assert len(job.outputs()) >= updates, "the answer never started streaming"
     cancelled_at = time.monotonic()
-    job.cancel()
+    cancel(job)
     disconnect = server.wait_for_disconnect()
     assert disconnect, "the upstream request was never closed"
     assert disconnect.at - cancelled_at < 1.0
     assert server.completed == 0
+
+
+def cancel(job) -> None:
+    """`job.cancel()`, whose POST to Gradio's /cancel may outlast gradio_client's 5 s timeout: Gradio
+    answers only after the cancelled task's cleanup, which a busy 2-core machine has delayed past it
+    (CI, twice). The request was delivered; what the tests judge is when the upstream request closed."""
+    try:
+        job.cancel()
+    except httpx.TimeoutException:
+        pass
 
 
 def user_words(index: int) -> str:

@@ -8,31 +8,37 @@ import math
 import pytest
 
 from tests.openai_server import Scenario, token_logprobs
-from tests.test_browser import SCREENSHOTS, send, wait_for_answer
+from tests.test_browser import SCREENSHOTS, send
 from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
 
-WORDS = ["The", " sky", " is", " blue", " and", " the", " sea", " is", " calm", "."]
+WORDS = ["The", " sky", " is", " blue", " and", " the", " sea", " is", " calm", "."] * 2
+COUNT_TOKENS = """() => { window.__shaded = [];
+  new MutationObserver(() => { const n = document.querySelectorAll('#token-probabilities .score-token').length;
+    if (window.__shaded[window.__shaded.length - 1] !== n) window.__shaded.push(n); })
+  .observe(document.body, {subtree: true, childList: true}); }"""
 ALPHA = """els => els.map(e => { const m = getComputedStyle(e).backgroundColor.match(/rgba?\\(([^)]*)\\)/);
   const parts = m ? m[1].split(',').map(Number) : []; return parts.length === 4 ? parts[3] : (parts.length ? 1 : 0); })"""
 
 
 def test_tokens_are_shaded_a_chosen_one_shows_its_alternatives_and_a_branch_grows(open_page, branching_url, server):  # noqa: F811
-    server.scenario = Scenario(tokens=WORDS, rate=20)
+    server.scenario = Scenario(tokens=WORDS, rate=8)
     page = open_page(branching_url)
     page.locator("button", has_text="Settings").first.click()
     slider = page.locator("#top-logprobs input[type=number]")
     slider.fill("3")
     slider.press("Enter")
+    page.evaluate(COUNT_TOKENS)
     send(page, "Describe the view.")
-    wait_for_answer(page, "".join(WORDS))
+    page.get_by_role("tab", name="Debug").click()  # while it streams
+    page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=20_000)
     assert server.requests[-1]["top_logprobs"] == 3
-
-    page.get_by_role("tab", name="Debug").click()
     tokens = page.locator("#token-probabilities .score-token")
     page.wait_for_function("n => document.querySelectorAll('#token-probabilities .score-token').length === n",
                            arg=len(WORDS), timeout=10_000)
+    counts = page.evaluate("window.__shaded")
+    assert len([n for n in counts if 0 < n < len(WORDS)]) >= 2, counts  # shaded as it streamed, not only at the end
     assert tokens.all_inner_texts() == WORDS  # each token as sent, its spaces kept
     shades = tokens.evaluate_all(ALPHA)
     expected = [1 - math.exp(token_logprobs(w, i, 3)["logprob"]) for i, w in enumerate(WORDS)]

@@ -9,7 +9,7 @@ import time
 from gradio_client import Client
 
 from tests.openai_server import Scenario
-from tests.test_app import cancel_once_streaming
+from tests.test_app import cancel, cancel_once_streaming
 
 BOTH = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
         {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
@@ -105,7 +105,7 @@ def test_stop_while_a_tool_runs_sends_nothing_more(app_url, server, monkeypatch)
     job = Client(app_url, verbose=False).submit("12*7?", api_name="/tools")
     wait_until(running.is_set)
     wait_until(lambda: any(t["metadata"]["log"] == "running" for out in job.outputs() for t in calls_in(out[0])))
-    job.cancel()
+    cancel(job)
     release.set()
     wait_until(lambda: job.done())
     assert len(server.requests) == 1  # the result never went back to the model
@@ -116,7 +116,7 @@ def test_stop_while_the_answer_streams_closes_it_and_keeps_the_results(app_url, 
                                after_tools=" ".join(["word"] * 200) + " {results}")
     job = Client(app_url, verbose=False).submit("both", api_name="/tools")
     wait_until(lambda: len(server.requests) == 2 and any("word word word" in str(out[0]) for out in job.outputs()))
-    job.cancel()
+    cancel(job)
     disconnect = server.wait_for_disconnect()
     assert disconnect and disconnect.tokens_sent < 200
     last = job.outputs()[-1][0]

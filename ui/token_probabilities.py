@@ -88,6 +88,8 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
                         api_visibility="undocumented")
     debug.tokens.select(pick, [debug.latest], [position, picked, alternatives, choice], queue=False,
                         api_visibility="undocumented")
+    position.submit(alternatives_of, [debug.latest, position], [position, picked, alternatives, choice], queue=False,
+                    api_visibility="undocumented")  # a token chosen by its number
     running = go.click(continue_from, [debug.latest, position, choice], [branch, status], api_name="continue_from",
                        concurrency_limit=concurrency, show_progress="minimal")
     stop.click(None, cancels=[running], queue=False, api_visibility="undocumented").then(
@@ -118,6 +120,7 @@ def alternatives_of(answer: DebugAnswer | None, at: Any) -> tuple[Any, ...]:
     tokens = answer.report.tokens if answer is not None else []
     if not _whole(at) or not 0 <= at < len(tokens):
         return gr.skip(), "Select a token of an answer that has probabilities.", [], gr.update(choices=[], value=None)
+    at = int(at)
     token = tokens[at]
     rows = [[rank, visible_text(text), float(f"{math.exp(logprob):.4g}"), round(logprob, 4),
              "✓" if text == token.token else ""] for rank, (text, logprob) in enumerate(token.top)]
