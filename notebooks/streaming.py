@@ -100,3 +100,14 @@ async def watch(*names: str) -> list[PipelineRun]:
 names = ["JSON parser + plain function", "JSON parser + generator"]
 for name, run in zip(names, loop.run(watch(*names))):  # in Jupyter: `await watch(*names)`
     print(f"{name} → {run.output} | {run.verdicts()[0]}")
+
+# %% [markdown]
+# Token probabilities: how sure the model was of each token, and what else it could have said
+# (`logprobs=True, top_logprobs=k`; each chunk's record keeps its tokens). The app's Debug tab shades
+# them, and branches from an alternative.
+
+# %%
+text, chunks = model.stream("Name a color.", echo=False, max_tokens=8, temperature=0, logprobs=True, top_logprobs=3)
+for record in model.records:
+    for token in record.logprobs:
+        print(f"{token.token!r:12} {token.probability:.2f}  else:", [alt for alt, _ in token.top if alt != token.token])

@@ -76,7 +76,9 @@ def test_the_notebook_runs_end_to_end_against_a_server(server):
     out = run("", ROOT / "notebooks", {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
     assert "the chunks add up to the answer: True" in out
     kinds = [(request.get("response_format") or {}).get("type") for request in server.requests]
-    assert kinds == [None, None, "json_schema", "json_schema", "json_schema"]  # stream, astream, stream_json, 2 chains
+    # stream, astream, stream_json, 2 chains, probabilities
+    assert kinds == [None, None, "json_schema", "json_schema", "json_schema", None]
+    assert server.requests[-1]["logprobs"] is True and "else: [' alt0', ' alt1']" in out
     assert "JSON parser + generator → ['France', 'Japan'] | streams" in out
     assert "JSON parser + plain function → ['France', 'Japan'] | does not stream" in out
 
@@ -87,3 +89,4 @@ def test_the_notebook_runs_end_to_end_offline():
     assert "the chunks add up to the answer: True" in out
     assert "✓ Complete: valid JSON" in out and "It matches the schema ✓" in out
     assert "does not stream: `extract_country_names` waits" in out
+    assert out.count("  else: [") >= 3  # a token per line, with its alternatives
