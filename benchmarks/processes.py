@@ -70,12 +70,13 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def scripted_server(tokens: int, rate: float) -> Iterator[str]:
-    """The scripted OpenAI-compatible server in its own process, token k at k/rate; yields its base URL."""
+def scripted_server(tokens: int, rate: float, thinking: int = 0) -> Iterator[str]:
+    """The scripted OpenAI-compatible server in its own process, token k at k/rate (after `thinking`
+    reasoning deltas); yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
     with started(["-m", "tests.openai_server", "--port", str(port), "--tokens", str(tokens), "--rate", str(rate),
-                  "--fixed-schedule"],
+                  "--fixed-schedule", "--thinking", str(thinking)],
                  base + "/models"):
         yield base
 

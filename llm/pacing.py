@@ -50,11 +50,13 @@ MAX_BATCH = 1024
 
 
 async def paced(
-    items: AsyncIterable[T], interval: float, shared_per_second: float | None = UPDATES_PER_SECOND,
+    items: AsyncIterable[T], interval: float | Callable[[], float], shared_per_second: float | None = UPDATES_PER_SECOND,
     shows: Callable[[T], bool] | None = None, max_batch: int = MAX_BATCH,
 ) -> AsyncIterator[list[T]]:
     """Yield every item of `items`, grouped so batches are at least `interval` seconds apart,
     and further apart when more than `shared_per_second * interval` streams run at once.
+    `interval` may be a function, asked before each batch: a page whose every update costs more as
+    the answer grows gets updates further apart.
 
     The first item goes out at once; later ones wait at most that long for company, and
     the last batch goes out as soon as `items` ends. A batch holds at most `max_batch` items: the
@@ -91,7 +93,8 @@ async def paced(
     try:
         while True:
             await arrived.wait()
-            gap = max(interval, _Streaming.count / shared_per_second) if shared_per_second else interval
+            least = interval() if callable(interval) else interval
+            gap = max(least, _Streaming.count / shared_per_second) if shared_per_second else least
             wait = last + gap - time.monotonic()
             if wait > 0 and not ended:
                 await asyncio.wait({reader}, timeout=wait)  # company for the batch, unless the stream ends

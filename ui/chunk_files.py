@@ -83,7 +83,9 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
         view = ReplayView(name, speed_name, len(logged), history)
         note = (f"Replay of `{name}` at {speed_name}: the times are the replay's"
                 + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's."))
-        async with aclosing(stream_to_page(areplay(logged, SPEEDS[speed_name]), view, notes=[note])) as updates:
+        probabilities = any(entry.chunk.response_metadata.get("logprobs") for entry in logged)  # shade them too
+        async with aclosing(stream_to_page(areplay(logged, SPEEDS[speed_name]), view, notes=[note],
+                                           probabilities=probabilities)) as updates:
             async for update in updates:
                 yield update
 

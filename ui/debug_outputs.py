@@ -52,7 +52,10 @@ class DebugOutputs:
         self.answered_by = gr.Markdown("", render=False, elem_id="answered-by")
         # Every token of the answer shaded by how unlikely it was (when the request asked for probabilities);
         # selecting one shows its alternatives. Not an output of the answers: an event of its own follows
-        # each new answer (ui/token_probabilities.py), so `/chat` and the other tabs' outputs stay as they were.
+        # an answer with probabilities (ui/token_probabilities.py), started when it is handed to this State
+        # (None for an answer without: the view is cleared once, and no event runs for the next ones).
+        # So `/chat` and the other tabs' outputs stay as they were, and cost nothing more without them.
+        self.to_shade = gr.State(None)
         self.tokens = gr.HighlightedText(
             label="Token probabilities: the redder a token, the less likely the model thought it",
             show_legend=False, show_inline_category=False, combine_adjacent=False, render=False,
@@ -61,7 +64,7 @@ class DebugOutputs:
     @property
     def outputs(self) -> list[gr.components.Component]:
         """What an answer function yields after its own outputs, in this order."""
-        return [self.summary, self.table, self.timeline, self.latest, self.model_line]
+        return [self.summary, self.table, self.timeline, self.latest, self.model_line, self.to_shade]
 
     def show_model_line(self) -> None:
         """Copy the model line to the header when it changes: once per answer, not per update."""
@@ -102,33 +105,41 @@ class DebugAnswer:
     `notes` are lines under the summary's figures, such as turns left out of the context."""
 
     def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None,
-                 origin: Origin | None = None) -> None:
+                 origin: Origin | None = None, probabilities: bool = False) -> None:
         self.acc = acc
         self.source = source
         self.origin = origin  # what asked for the answer, for a branch from one of its tokens
         self.report = DebugReport()
         self.report.notes = list(notes or [])
-        self.report.asked_probabilities = bool(origin and origin.top_logprobs)
+        self.report.asked_probabilities = bool(origin and origin.top_logprobs) or probabilities
         self._drawn: tuple[list[list[Any]], dict[str, Any]] | None = None
         self._drawn_at = 0.0
         self._hand_over = HandOver()
+        self._hand_over_to_shade = HandOver()
 
     def streaming(self) -> tuple[Any, ...]:
-        """(summary, latest rows, their timeline, this answer the first time only, model line)."""
+        """(summary, latest rows, their timeline, this answer the first time only, model line, this answer
+        again if it has probabilities (else None), the first time only)."""
         self.report.update(self.acc.records)
         ms = self.report.stats.last_ms
         if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
             self._drawn, self._drawn_at = self.report.latest(STREAMING_ROWS), ms
-        return self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line()
+        return (self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line(),
+                self._hand_over_to_shade(self.to_shade()))
 
     def final(self) -> tuple[Any, ...]:
-        """(summary with the sum check when complete, every row, the whole timeline, this answer, model line)."""
+        """(summary with the sum check when complete, every row, the whole timeline, this answer, model line,
+        this answer if it has probabilities)."""
         self.report.update(self.acc.records)
         complete = self.acc.phase is Phase.COMPLETE
         summary = self.report.summary(self.status(), self.acc.text if complete else None,
                                       self.acc.total if complete else None)
         return (summary, self.report.rows, self.report.timeline(), self,
-                self.model_line())
+                self.model_line(), self.to_shade())
+
+    def to_shade(self) -> DebugAnswer | None:
+        """This answer, for the token-probability view to follow, if it asked for probabilities."""
+        return self if self.report.asked_probabilities else None
 
     def marks(self) -> tuple[Any, ...]:
         """`final()`'s values for `DebugOutputs.marks`, which Stop redraws."""

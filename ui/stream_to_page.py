@@ -49,17 +49,19 @@ class PageView(Protocol):
 
 async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
-    secrets: tuple[str | None, ...] = (), origin: Origin | None = None, debug: bool = True,
+    secrets: tuple[str | None, ...] = (), origin: Origin | None = None, probabilities: bool = False,
+    debug: bool = True,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
     `notes` go under the Debug summary's figures; `secrets` are taken out of any error text; `origin`
-    (what asked for the answer) lets a branch ask again. With `debug=False` the updates hold the view's
+    (what asked for the answer) lets a branch ask again; `probabilities`: the chunks carry token
+    probabilities though no origin asked (a replay). With `debug=False` the updates hold the view's
     outputs only (a branch, shown beside the answer the Debug tab keeps).
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
     acc = Accumulator()
-    answer = DebugAnswer(acc, view.source, notes, origin) if debug else NoDebug()
+    answer = DebugAnswer(acc, view.source, notes, origin, probabilities) if debug else NoDebug()
     try:
         async with aclosing(paced(arecords(chunks, acc), FRAME_SECONDS, shows=record_shows_text)) as batches:
             async for _ in batches:

@@ -1,8 +1,8 @@
 """The Debug tab's token probabilities: the answer shaded token by token, what else the model could
 have said at a selected token, and a branch that goes on from one of those alternatives.
 
-The shaded answer follows each new answer with an event of its own (`follow_tokens`, started when the
-session's latest answer changes), so the answers' own outputs stay as they were. Selecting a token
+The shaded answer follows an answer with probabilities with an event of its own (`follow_tokens`,
+started when `DebugOutputs.to_shade` gets it), so the answers' own outputs stay as they were. Selecting a token
 reads the latest answer's state; "Continue from here" asks the answer's own model again, through the
 one loop (`stream_to_page`, without the Debug outputs: they keep the answer it branched from).
 `/continue_from` takes (token position, rank of the alternative) for that session's latest answer.
@@ -22,7 +22,7 @@ from llm import Accumulator, Phase
 from llm.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
 from llm.inert import inert_code, inert_text
 from llm.limits import Limits
-from llm.report import DebugReport, visible_text
+from llm.report import visible_text
 from llm.token_probs import TokenLogprob, figures
 
 from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, DebugOutputs, shaded
@@ -84,8 +84,8 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
                 async for update in updates:
                     yield update
 
-    debug.latest.change(follow_tokens, debug.latest, debug.tokens, concurrency_limit=None, show_progress="hidden",
-                        api_visibility="undocumented")
+    debug.to_shade.change(follow_tokens, debug.to_shade, debug.tokens, concurrency_limit=None,
+                          show_progress="hidden", api_visibility="undocumented")
     debug.tokens.select(pick, [debug.latest], [position, picked, alternatives, choice], queue=False,
                         api_visibility="undocumented")
     position.submit(alternatives_of, [debug.latest, position], [position, picked, alternatives, choice], queue=False,
@@ -98,8 +98,9 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
 
 async def follow_tokens(answer: DebugAnswer | None) -> AsyncIterator[list[tuple[str, float]]]:
     """The answer's tokens shaded, redrawn at most every REDRAW_EVERY_MS while it streams (when new tokens
-    came), then all of them once it ends; an answer without probabilities clears the view."""
+    came), then all of them once it ends; None (an answer without probabilities) clears the view."""
     if answer is None:
+        yield []
         return
     drawn = -1
     while True:
@@ -163,22 +164,25 @@ class BranchView:
         self.kept = [(token.token, None) for token in kept]
         self.replaced = replaced
         self.alternative = alternative
-        self.report = DebugReport()
+        self.tokens: list[TokenLogprob] = []  # the branch's own, as its records bring them
+        self._read = 0  # records already read
         swap = (f"{inert_code(visible_text(alternative[0]))} ({math.exp(alternative[1]):.3g}) in place of "
                 f"{inert_code(visible_text(replaced.token))} ({replaced.probability:.3g})")
         self.head = f"kept tokens 0–{len(kept) - 1}, then {swap}" if kept else f"{swap} as the first token"
 
     def value(self, acc: Accumulator) -> list[tuple[str, float | None]]:
-        self.report.update(acc.records)
+        for record in acc.records[self._read:]:
+            self.tokens.extend(record.logprobs)
+        self._read = len(acc.records)
         text, logprob = self.alternative
-        return [*self.kept, (text, round(1 - math.exp(logprob), 3)), *shaded(self.report.tokens)]
+        return [*self.kept, (text, round(1 - math.exp(logprob), 3)), *shaded(self.tokens)]
 
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         return self.value(acc), f"● Branch streaming: {self.head}."
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         value = self.value(acc)
-        found = figures(self.report.tokens)
+        found = figures(self.tokens)
         after = (f"; perplexity of what followed {found.perplexity:.3f} over {found.tokens} tokens" if found else "")
         return value, f"✓ Branch complete: {self.head}{after}."
 
