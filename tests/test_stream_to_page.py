@@ -4,9 +4,11 @@ answer, and Stop kept in the answer's state (its phase), not in page text."""
 import asyncio
 from contextlib import aclosing
 
+import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
 from llm import Phase
+from llm.branching import Origin
 from ui.chat_view import ChatView
 from ui.debug_outputs import DebugAnswer
 from ui.stream_to_page import stop_answer, stream_to_page
@@ -45,8 +47,9 @@ def run(coroutine):
 
 def test_a_complete_answer_ends_with_every_chunk_and_the_sum_check():
     updates = run(collect(stream_to_page(chunks("Hel", "lo"), ChatView())))
-    answer, summary, rows, _, latest, model_line = updates[-1]
+    answer, summary, rows, _, latest, model_line, to_shade = updates[-1]
     assert answer == "Hello"
+    assert to_shade is None  # no probabilities asked: the token view has nothing to follow
     assert summary.startswith("**✓ Complete**") and "Sum check ✓ the 2 chunks" in summary
     assert [row[3] for row in rows] == ['"Hel"', '"lo"']
     assert isinstance(latest, DebugAnswer) and latest.acc.phase is Phase.COMPLETE
@@ -55,7 +58,7 @@ def test_a_complete_answer_ends_with_every_chunk_and_the_sum_check():
 
 def test_a_failure_keeps_the_partial_answer_and_says_why_without_the_secret():
     updates = run(collect(stream_to_page(chunks("Par", "tial", fail_after=True), ChatView())))
-    messages, summary, rows, _, latest, _ = updates[-1]
+    messages, summary, rows, _, latest, _, _ = updates[-1]
     assert messages[0]["content"] == "Partial"
     assert messages[-1]["metadata"]["title"] == "⚠ Note" and "connection" in messages[-1]["content"].lower()
     assert "FAKEFAKE" not in str(updates)
@@ -96,3 +99,15 @@ def test_stop_after_the_answer_completed_changes_nothing():
     assert stop_answer("")(latest) == (SKIP,) * 3
     assert latest.acc.phase is Phase.COMPLETE
     assert stop_answer("")(None) == (SKIP,) * 3
+
+
+def test_only_an_answer_with_probabilities_is_handed_to_the_token_view():
+    """The token view's event runs for an answer that asked for probabilities, or a replay that carries
+    them; for others the State gets None (once), so no event follows them."""
+    asked = Origin(model=None, messages=[], top_logprobs=3)
+    for kwargs, follows in [({}, False), ({"origin": asked}, True), ({"probabilities": True}, True),
+                            ({"origin": Origin(model=None, messages=[])}, False)]:
+        updates = run(collect(stream_to_page(chunks("Hel", "lo"), ChatView(), **kwargs)))
+        first, last = updates[0][-1], updates[-1][-1]
+        assert (isinstance(first, DebugAnswer) and last is first) if follows else (first is None and last is None)
+        assert all(update[-1] is gr.skip() or update[-1] == gr.skip() for update in updates[1:-1])
