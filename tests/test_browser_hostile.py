@@ -12,6 +12,7 @@ from llm.inert import JOINER
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario
 from tests.test_browser import BOT, INPUT, send, shot
+from tests.test_browser_probabilities import ask_with_probabilities
 from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
@@ -125,12 +126,8 @@ def test_hostile_tokens_and_alternatives_are_shown_and_never_fetched(open_page, 
         server.scenario = Scenario(tokens=pieces(hostile(url, "token")), alternatives=[
             f'<img src="{url}/alt-tag.png">', f"![a]({url}/alt-image.png)"], continued=pieces(hostile(url, "branch")))
         page = open_page(branching_url)
-        page.locator("button", has_text="Settings").first.click()
-        page.locator("#top-logprobs input[type=number]").fill("3")
-        page.locator("#top-logprobs input[type=number]").press("Enter")
-        send(page, "hi")
-        page.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=20_000)
-        page.get_by_role("tab", name="Debug").click()
+        ask_with_probabilities(page, 3, "hi")
+        assert server.requests[-1]["top_logprobs"] == 3
         joined = "s => [...document.querySelectorAll(s + ' .score-token')].map(e => e.innerText).join('')"
         page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-probabilities", "token-tag.png"],
                                timeout=20_000)  # the tokens, as text

@@ -22,17 +22,25 @@ ALPHA = """els => els.map(e => { const m = getComputedStyle(e).backgroundColor.m
   const parts = m ? m[1].split(',').map(Number) : []; return parts.length === 4 ? parts[3] : (parts.length ? 1 : 0); })"""
 
 
+def ask_with_probabilities(page, top: int, message: str) -> None:
+    """Set Chat → Settings → Token probabilities, send `message`, open Debug at once, and wait until the
+    answer is complete there."""
+    page.locator("button", has_text="Settings").first.click()
+    box = page.locator("#top-logprobs input[type=number]")
+    box.fill(str(top))
+    box.press("Enter")
+    page.wait_for_function("k => document.querySelector('#top-logprobs input[type=number]').value === k",
+                           arg=str(top))
+    send(page, message)
+    page.get_by_role("tab", name="Debug").click()
+    page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=30_000)
+
+
 def test_tokens_are_shaded_a_chosen_one_shows_its_alternatives_and_a_branch_grows(open_page, branching_url, server):  # noqa: F811
     server.scenario = Scenario(tokens=WORDS, rate=8)
     page = open_page(branching_url)
-    page.locator("button", has_text="Settings").first.click()
-    slider = page.locator("#top-logprobs input[type=number]")
-    slider.fill("3")
-    slider.press("Enter")
     page.evaluate(COUNT_TOKENS)
-    send(page, "Describe the view.")
-    page.get_by_role("tab", name="Debug").click()  # while it streams
-    page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=20_000)
+    ask_with_probabilities(page, 3, "Describe the view.")  # and watch from Debug while it streams
     assert server.requests[-1]["top_logprobs"] == 3
     tokens = page.locator("#token-probabilities .score-token")
     page.wait_for_function("n => document.querySelectorAll('#token-probabilities .score-token').length === n",
