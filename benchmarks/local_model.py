@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -97,6 +98,21 @@ SIDES = {"raw": "raw llama-cpp-python (portable build)", "native": "raw llama-cp
          "app": "app, over /chat (Debug table timings)", "provider": "provider, ChatLocalModel.astream"}
 
 
+def alternating(sides: dict[str, Callable[[], float]], rounds: int,
+                after_round: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """Each side's figure over `rounds` rounds, the sides taking turns so warm-up and noise hit each of
+    them alike, after one warm-up round that is not counted; `after_round` runs after each counted one."""
+    for run in sides.values():
+        run()
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, run in sides.items():
+            results[name].append(run())
+        if after_round is not None:
+            after_round()
+    return results
+
+
 def measure(rounds: int, max_tokens: int, native_python: str | None = None,
             stops_too: bool = True) -> tuple[dict[str, list[float]], list[float]]:
     """Tokens/s per side (keys of SIDES) over `rounds` alternating rounds, and Stop times in ms."""
@@ -110,16 +126,9 @@ def measure(rounds: int, max_tokens: int, native_python: str | None = None,
         workers["native"] = RawWorker(native_python, model_path, max_tokens)
     sides = {**workers, "app": lambda: through_app(url, max_tokens),
              "provider": lambda: through_provider(settings, max_tokens, loop)}
-    results: dict[str, list[float]] = {name: [] for name in sides}
     stops: list[float] = []
     try:
-        for run in sides.values():  # warm-up, not counted
-            run()
-        for _ in range(rounds):
-            for name, run in sides.items():
-                results[name].append(run())
-            if stops_too:
-                stops.append(stop_ms(url, settings))
+        results = alternating(sides, rounds, (lambda: stops.append(stop_ms(url, settings))) if stops_too else None)
     finally:
         for worker in workers.values():
             worker.close()
@@ -140,13 +149,8 @@ def probability_cost(rounds: int, max_tokens: int, top: int = 5) -> dict[str, tu
     workers = {"off": RawWorker(sys.executable, path, max_tokens),
                "logits": RawWorker(sys.executable, path, max_tokens, logits_all=True),
                "probs": RawWorker(sys.executable, path, max_tokens, logits_all=True, top=top)}
-    rates: dict[str, list[float]] = {name: [] for name in workers}
     try:
-        for run in workers.values():  # warm-up, not counted
-            run()
-        for _ in range(rounds):
-            for name, run in workers.items():
-                rates[name].append(run())
+        rates = alternating(workers, rounds)
         return {name: (statistics.median(rates[name]), worker.resident_mb) for name, worker in workers.items()}
     finally:
         for worker in workers.values():

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .messages import sent_part
+from .token_probs import MAX_TOP
 
 ROLES = {"user", "assistant", "system"}
 DEFAULT_TOKEN_CAP = 4096  # Max tokens' ceiling (the slider's top) when MAX_OUTPUT_TOKENS is not set
@@ -53,11 +54,11 @@ def check_text(value: Any, what: str) -> str | None:
 
 
 def check_top_logprobs(value: Any) -> str | None:
-    """A sentence if token probabilities' alternatives (0 = off, at most 20, OpenAI's ceiling) are not
-    a whole number in range."""
-    if value is None or (_number_in(value, 0, 20) and float(value).is_integer()):
+    """A sentence if token probabilities' alternatives (0 = off, at most MAX_TOP, OpenAI's ceiling) are
+    not a whole number in range."""
+    if value is None or whole_number_in(value, 0, MAX_TOP):
         return None
-    return f"Token probabilities must be a whole number from 0 (off) to 20, not {value!r}."
+    return f"Token probabilities must be a whole number from 0 (off) to {MAX_TOP}, not {value!r}."
 
 
 def check_history(history: Any, max_chars: int | None = None, adding: str = "") -> str | None:
@@ -75,6 +76,11 @@ def check_history(history: Any, max_chars: int | None = None, adding: str = "") 
         return (f"The conversation is {total:,} characters; this app sends at most {max_chars:,}. "
                 "Clear the chat (the 🗑 button) to start a new one.")
     return None
+
+
+def whole_number_in(value: Any, low: float, high: float) -> bool:
+    """Whether `value` is a whole number (an int, or a float such as 3.0) from `low` to `high`."""
+    return _number_in(value, low, high) and float(value).is_integer()
 
 
 def _number_in(value: Any, low: float, high: float) -> bool:

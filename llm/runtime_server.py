@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         n_threads=args.n_threads,
         n_threads_batch=args.n_threads_batch,
         # Token probabilities need the logits of every token. Measured (README, "Token probabilities"):
-        # +61 MB for the process, no change in tokens/s; so always on, and one process serves both.
+        # +59 MB for the process, no change in tokens/s; so always on, and one process serves both.
         logits_all=True,
         verbose=False,
     )

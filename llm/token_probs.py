@@ -3,7 +3,7 @@
 Asked with `logprobs=True, top_logprobs=k`, an OpenAI-compatible server sends each chunk's tokens
 in `choices[0].logprobs.content` (token, logprob, bytes, the k likeliest alternatives), and
 langchain-openai puts them in the chunk's `response_metadata["logprobs"]`. They come from outside,
-so `parse_logprobs` reads them with limits: a malformed entry is counted, never trusted.
+so `parse_logprobs` reads them with limits: a malformed entry marks its chunk malformed, never trusted.
 
     >>> sent = {"content": [{"token": " Paris", "logprob": -0.1, "bytes": [32, 80, 97, 114, 105, 115],
     ...                      "top_logprobs": [{"token": " Paris", "logprob": -0.1}, {"token": " Lyon", "logprob": -2.5}]}]}
@@ -59,15 +59,10 @@ def parse_logprobs(value: Any) -> tuple[TokenLogprob, ...]:
         if token is None:
             return MALFORMED
         top = entry.get("top_logprobs") or []
-        alternatives = tuple(pair for pair in map(_pair, top[:MAX_TOP] if isinstance(top, list) else []) if pair)
+        alternatives = tuple(pair for pair in map(_entry, top[:MAX_TOP] if isinstance(top, list) else []) if pair)
         tokens.append(TokenLogprob(token[0], token[1], _bytes(entry.get("bytes"), token[0]),
                                    tuple(sorted(alternatives, key=lambda pair: -pair[1]))))
     return tuple(tokens)
-
-
-def _pair(entry: Any) -> tuple[str, float] | None:
-    found = _entry(entry)
-    return (found[0], found[1]) if found else None
 
 
 def _entry(entry: Any) -> tuple[str, float] | None:

@@ -2,7 +2,7 @@
 
 `/chat` takes (message, system prompt, temperature, max tokens, model, your API key, token
 probabilities: the alternatives to list for each token, 0 = off) and yields (answer so far, Debug
-summary, chunk table, timeline, …, shaded tokens). Every input is checked by
+summary, chunk table, timeline). Every input is checked by
 `llm.limits` before anything goes upstream; then the model's `astream` goes through the one
 loop, `stream_to_page`, with the chat's view of the answer.
 """

@@ -21,7 +21,7 @@ import gradio as gr
 from llm import Accumulator, Phase
 from llm.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
 from llm.inert import inert_code, inert_text
-from llm.limits import Limits
+from llm.limits import Limits, whole_number_in
 from llm.report import visible_text
 from llm.token_probs import TokenLogprob, figures
 
@@ -77,7 +77,7 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
                 return
             tokens = answer.report.tokens
             view = BranchView(tokens[:int(at)], tokens[int(at)], tokens[int(at)].top[int(rank)])
-            prefix = branch_prefix(tokens, int(at), view.alternative[0])
+            prefix = branch_prefix(tokens, int(at), view.alternative.token)
             updates = stream_to_page(astream_branch(answer.origin, prefix), view, secrets=answer.origin.secrets,
                                      debug=False)
             async with aclosing(updates):  # Stop closes the branch's request upstream
@@ -119,7 +119,7 @@ async def follow_tokens(answer: DebugAnswer | None) -> AsyncIterator[list[tuple[
 def alternatives_of(answer: DebugAnswer | None, at: Any) -> tuple[Any, ...]:
     """(position, what was picked, the alternatives' rows, the choice of alternatives) for token `at`."""
     tokens = answer.report.tokens if answer is not None else []
-    if not _whole(at) or not 0 <= at < len(tokens):
+    if not whole_number_in(at, 0, len(tokens) - 1):
         return gr.skip(), "Select a token of an answer that has probabilities.", [], gr.update(choices=[], value=None)
     at = int(at)
     token = tokens[at]
@@ -141,17 +141,13 @@ def branch_problem(answer: DebugAnswer | None, at: Any, rank: Any) -> str | None
         return "The latest answer was replayed from a chunk log: there is no request to continue."
     if answer.acc.phase is Phase.STREAMING:
         return "The answer is still streaming: wait for it to end (or stop it) before branching."
-    if not _whole(at) or not 0 <= at < len(tokens):
+    if not whole_number_in(at, 0, len(tokens) - 1):
         return f"Choose a token from 0 to {len(tokens) - 1}."
     top = tokens[int(at)].top
-    if not _whole(rank) or not 0 <= rank < len(top):
+    if not whole_number_in(rank, 0, len(top) - 1):
         return f"Choose one of the {len(top)} alternatives listed for token {int(at)}." if top else \
             f"The server listed no alternatives for token {int(at)}."
     return None
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
 
 
 class BranchView:
@@ -162,27 +158,25 @@ class BranchView:
 
     def __init__(self, kept: list[TokenLogprob], replaced: TokenLogprob, alternative: tuple[str, float]) -> None:
         self.kept = [(token.token, None) for token in kept]
-        self.replaced = replaced
-        self.alternative = alternative
-        self.tokens: list[TokenLogprob] = []  # the branch's own, as its records bring them
+        self.alternative = TokenLogprob(alternative[0], alternative[1], alternative[0].encode())
+        self.tokens: list[TokenLogprob] = [self.alternative]  # then the branch's own, as its records bring them
         self._read = 0  # records already read
-        swap = (f"{inert_code(visible_text(alternative[0]))} ({math.exp(alternative[1]):.3g}) in place of "
-                f"{inert_code(visible_text(replaced.token))} ({replaced.probability:.3g})")
+        swap = (f"{inert_code(visible_text(self.alternative.token))} ({self.alternative.probability:.3g}) in place "
+                f"of {inert_code(visible_text(replaced.token))} ({replaced.probability:.3g})")
         self.head = f"kept tokens 0–{len(kept) - 1}, then {swap}" if kept else f"{swap} as the first token"
 
     def value(self, acc: Accumulator) -> list[tuple[str, float | None]]:
         for record in acc.records[self._read:]:
             self.tokens.extend(record.logprobs)
         self._read = len(acc.records)
-        text, logprob = self.alternative
-        return [*self.kept, (text, round(1 - math.exp(logprob), 3)), *shaded(self.tokens)]
+        return [*self.kept, *shaded(self.tokens)]
 
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         return self.value(acc), f"● Branch streaming: {self.head}."
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         value = self.value(acc)
-        found = figures(self.tokens)
+        found = figures(self.tokens[1:])  # what followed the alternative
         after = (f"; perplexity of what followed {found.perplexity:.3f} over {found.tokens} tokens" if found else "")
         return value, f"✓ Branch complete: {self.head}{after}."
 
