@@ -155,6 +155,35 @@ def test_paced_flushes_a_waiting_item_when_the_stream_stalls():
     assert asyncio.run(run()) == ([1], [2])
 
 
+def test_closing_paced_stops_a_source_that_swallows_the_cancel():
+    """On Python 3.11 `asyncio.wait_for` (around every chunk read in langchain-openai) can return the
+    chunk instead of raising a cancel that lands as the chunk arrives. Closing the loop (Stop) must
+    still end the source at that chunk, not at the end of the answer."""
+    sent, swallowed, closed = [], [], []
+
+    async def stubborn():
+        try:
+            for i in range(200):
+                try:
+                    await asyncio.sleep(0.005)
+                except asyncio.CancelledError:
+                    if swallowed:
+                        raise
+                    swallowed.append(i)  # as wait_for does, once: the read returns its chunk
+                sent.append(i)
+                yield i
+        finally:
+            closed.append(sent[-1])
+
+    async def run():
+        loop = paced(stubborn(), interval=0)
+        await anext(loop)
+        await loop.aclose()
+
+    asyncio.run(run())
+    assert swallowed and closed == swallowed  # the source was closed at the chunk the cancel met
+
+
 def test_paced_gives_a_slow_page_fewer_bigger_batches():
     """A page that takes 50 ms per update while chunks come every 5 ms gets every chunk,
     in about a tenth as many updates: it never falls behind the stream."""
