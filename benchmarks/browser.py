@@ -13,7 +13,7 @@ the moment the message is sent:
   until then, as a share of the stream's duration;
 - **worst frame gap**: the longest time between two `requestAnimationFrame` callbacks until then.
 
-The thinking case streams a reasoning block of that many tokens before a short answer; the floor
+Answers come in paragraphs of PARAGRAPH tokens, as long answers do. The thinking case streams a reasoning block of that many tokens before a short answer; the floor
 drops the reasoning (ChatOpenAI does), so it runs on the app only.
 """
 
@@ -30,6 +30,7 @@ from tests.conftest import CHROMIUM_ARGS, find_chromium
 from tests.openai_server import numbered_tokens
 
 ANSWER_AFTER_THINKING = 200  # answer tokens after a thinking block
+PARAGRAPH = 60  # tokens a paragraph: a long answer has paragraphs (about 330 characters each, here)
 
 # Installed before the message is sent; `window.__m.last` is set when `last` is first in the page.
 WATCH = """last => {
@@ -89,7 +90,7 @@ def watch(browser, url: str, last: str, stream_s: float) -> PageRun:
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     try:
         page.goto(url)
-        box = page.locator("textarea").first
+        box = page.locator("textarea:visible").first  # the chat's box: the app's settings are closed
         box.wait_for()
         box.fill("go")
         page.evaluate(WATCH, last)
@@ -108,7 +109,7 @@ def case(browser, tokens: int, rate: float, thinking: int = 0, rounds: int = 1,
     last = numbered_tokens(answer)[-1]
     stream_s = (thinking + answer) / rate
     runs: dict[str, list[PageRun]] = {"app": [], "LangChain floor": []}
-    with scripted_server(answer, rate, thinking=thinking) as base:
+    with scripted_server(answer, rate, thinking=thinking, paragraph_every=PARAGRAPH) as base:
         sides = {"app": app(base)} | ({"LangChain floor": floor("langchain", base, answer, rate)} if floor_too else {})
         for name, side in sides.items():
             with side as (url, _):

@@ -21,13 +21,15 @@ from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
-from benchmarks import measures
+from benchmarks import browser, measures
 from benchmarks.figures import Figure, table
 
 FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
-        "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3}
+        "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3,
+        "browser": [1_000, 5_000, 20_000], "thinking": 10_000}
+BROWSER_RATE = 1_000  # tokens/s of the browser cases: a fast server, or a reasoning model's long thinking
 SMOKE = {"rounds": 1, "users": [3], "user_rounds": 1, "long": [200, 400], "chats": (2, 3, 4),
-         "json_chunks": 600, "local_tokens": 8, "local_rounds": 1}
+         "json_chunks": 600, "local_tokens": 8, "local_rounds": 1, "browser": [300], "thinking": 300}
 
 
 def machine() -> dict[str, str]:
@@ -55,6 +57,7 @@ def main() -> None:
         lambda: measures.cpu_per_token(size["long"]),
         lambda: measures.memory(*size["chats"]),
         lambda: measures.json_parse(size["json_chunks"]),
+        lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"]),
     ]
     if not args.skip_local:
         steps.append(lambda: measures.local_model(size["local_tokens"], size["local_rounds"]))

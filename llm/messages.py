@@ -10,6 +10,9 @@
     ...            "metadata": {"title": "⚠ Note"}}]
     >>> [m.content for m in to_messages(history + refused + [{"role": "user", "content": "again"}])]
     ['hi', 'hello', 'again']
+    >>> blocks = [{"role": "assistant", "content": "Part one.\\n\\n"}, {"role": "assistant", "content": "Part two."}]
+    >>> [m.content for m in to_messages(history[:1] + blocks)]  # a long answer the page showed in blocks
+    ['hi', 'Part one.\\n\\nPart two.']
     >>> transcript(history + [{"role": "assistant", "content": "401", "metadata": {"title": "⚠ Note"}}])[1:]
     [{'role': 'assistant', 'content': 'hello'}, {'role': 'assistant', 'content': '401', 'note': '⚠ Note'}]
 """
@@ -36,11 +39,27 @@ def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMe
     if isinstance(prompt, str):
         items: list[Any] = [{"role": "user", "content": prompt}]
     else:
-        items = [_plain(m) for m in sent_part(prompt)]
+        items = _joined([_plain(m) for m in sent_part(prompt)])
     messages = convert_to_messages(items)
     if system_prompt and not any(isinstance(m, SystemMessage) for m in messages):
         messages.insert(0, SystemMessage(content=system_prompt))
     return messages
+
+
+def _joined(items: list[Any]) -> list[Any]:
+    """An assistant message followed by another joined into one where the first ends in a blank line,
+    as a finished block does: the page shows a long answer as several messages (its blocks, cut at
+    paragraph breaks, see llm/markdown_blocks.py), and the model said it as one."""
+    joined: list[Any] = []
+    for item in items:
+        previous = joined[-1] if joined else None
+        if (isinstance(item, dict) and isinstance(previous, dict) and item.get("role") == previous.get("role")
+                == "assistant" and isinstance(item.get("content"), str) and isinstance(previous.get("content"), str)
+                and previous["content"].endswith("\n\n")):
+            joined[-1] = {**previous, "content": previous["content"] + item["content"]}
+        else:
+            joined.append(item)
+    return joined
 
 
 def transcript(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:

@@ -23,7 +23,8 @@ def test_the_benchmark_runs_every_part_and_every_answer_is_exact(tmp_path):
     results = json.loads(out.read_text())
     names = [f["name"] for f in results["figures"]]
     for part in ["1 user", "users: wall time", "time to first token p95", "unlimited model", "CPU per token",
-                 "resident memory", "JSON view", "local model", "cost of token probabilities"]:
+                 "resident memory", "JSON view", "local model", "cost of token probabilities",
+                 "browser, 300 tokens", "browser, 300-token thinking block"]:
         assert any(part in name for name in names), f"no figure for {part!r} in {names}"
     correctness = [f for f in results["figures"] if "exact" in f["name"] or "unlimited model" in f["name"]]
     assert correctness and all(f["ok"] for f in correctness), correctness

@@ -9,6 +9,7 @@ from typing import Any
 
 from llm import Accumulator
 from llm.inert import inert_markdown, inert_text
+from llm.markdown_blocks import MarkdownBlocks
 
 
 def note(text: str) -> dict:
@@ -17,19 +18,40 @@ def note(text: str) -> dict:
     return {"role": "assistant", "content": inert_text(text), "metadata": {"title": "⚠ Note"}}
 
 
-def shown(acc: Accumulator, notes: list[dict], done: bool = False) -> str | list[dict]:
+class AnswerBlocks:
+    """A long answer's finished blocks (`MarkdownBlocks`) as chat messages, each made once, and its
+    live end: the page then re-renders only the end at each update, not the whole answer."""
+
+    def __init__(self) -> None:
+        self._blocks = MarkdownBlocks()
+        self.messages: list[dict] = []
+
+    @property
+    def finished_chars(self) -> int:
+        return self._blocks.end_at
+
+    def update(self, answer: str) -> tuple[list[dict], str]:
+        blocks, end = self._blocks.update(answer)
+        self.messages += [{"role": "assistant", "content": inert_markdown(b)} for b in blocks[len(self.messages):]]
+        return self.messages, inert_markdown(end)
+
+
+def shown(acc: Accumulator, notes: list[dict], done: bool = False, blocks: AnswerBlocks | None = None
+          ) -> str | list[dict]:
     """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
     collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
-    The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
-    answer = inert_markdown(acc.answer)
-    if not notes and not acc.thinking:
+    With `blocks`, a long answer is its finished blocks and its live end, as messages (`to_messages`
+    joins them again). The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
+    finished, answer = blocks.update(acc.answer) if blocks is not None else ([], inert_markdown(acc.answer))
+    if not notes and not acc.thinking and not finished:
         return answer
     messages = list(notes)
     if acc.thinking:
         status = "done" if acc.answer or done else "pending"
         messages.append({"role": "assistant", "content": inert_markdown(acc.thinking),
                          "metadata": {"title": "Thinking", "status": status}})
-    if acc.answer or done or not acc.thinking:
+    messages += finished
+    if answer or (not finished and (acc.answer or done or not acc.thinking)):
         messages.append({"role": "assistant", "content": answer})
     return messages
 
@@ -49,16 +71,23 @@ class ChatView:
     def __init__(self, notes: list[dict] | None = None, before: list[dict] | None = None) -> None:
         self.notes = list(notes or [])
         self.before = list(before or [])
+        self.blocks = AnswerBlocks()
 
     def value(self, acc: Accumulator, done: bool = False) -> str | list[dict]:
-        answer = shown(acc, self.notes, done)
+        answer = shown(acc, self.notes, done, self.blocks)
         return [*self.before, *as_messages(answer)] if self.before else answer
 
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         return (self.value(acc),)
 
+    def redraw_chars(self, acc: Accumulator) -> int:
+        """What the page re-renders at each update: the answer's live end, and the thinking while it streams
+        (`stream_to_page` spaces updates by it)."""
+        thinking = len(acc.thinking) if not acc.answer else 0
+        return len(acc.answer) - self.blocks.finished_chars + thinking
+
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         return (self.value(acc, done=True),)
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
-        return ([*self.before, *as_messages(shown(acc, self.notes, done=True)), note(error)],)
+        return ([*self.before, *as_messages(shown(acc, self.notes, done=True, blocks=self.blocks)), note(error)],)

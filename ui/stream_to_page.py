@@ -33,6 +33,10 @@ log = logging.getLogger("app")
 
 MARKS = 3  # DebugOutputs.marks: summary, table, timeline
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
+# Characters of Markdown the page may re-render per second: a view that says how much each update
+# redraws (`redraw_chars`) gets updates at most that often, so the browser's work per second stays
+# flat however long the answer grows (measured in Chromium: benchmarks/browser.py).
+PAGE_CHARS_PER_SECOND = 200_000
 
 
 class PageView(Protocol):
@@ -62,8 +66,10 @@ async def stream_to_page(
     """
     acc = Accumulator()
     answer = DebugAnswer(acc, view.source, notes, origin, probabilities) if debug else NoDebug()
+    redraw = getattr(view, "redraw_chars", None)
+    interval = (lambda: max(FRAME_SECONDS, redraw(acc) / PAGE_CHARS_PER_SECOND)) if redraw else FRAME_SECONDS
     try:
-        async with aclosing(paced(arecords(chunks, acc), FRAME_SECONDS, shows=record_shows_text)) as batches:
+        async with aclosing(paced(arecords(chunks, acc), interval, shows=record_shows_text)) as batches:
             async for _ in batches:
                 if acc.phase is Phase.STOPPED:  # Stop was pressed: the page already shows every chunk
                     return
