@@ -106,22 +106,26 @@ def many_users(counts: Sequence[int], rounds: int) -> list[Figure]:
                         "summary": Summary.of(done), "app_cpu": cpu_seconds(pid) - cpu,
                         "client_cpu": time.process_time() - client,
                         "exact": sum(answer_of(u) == expected for u in done),
+                        "updates": statistics.mean(u.updates for u in done),
                         "debug": sum(debug_complete(u, expected) for u in done)})
     for n in counts:
         med = {name: {key: statistics.median(getattr(r["summary"], key) for r in runs[(name, n)])
                       for key in ("wall_s", "ttft_p50_s", "ttft_p95_s")} for name in sides}
-        for key, label in [("wall_s", "wall time"), ("ttft_p50_s", "time to first token p50"),
+        for name in sides:
+            med[name]["cpu_s"] = statistics.median(r["app_cpu"] for r in runs[(name, n)])
+        for key, label in [("wall_s", "wall time"), ("cpu_s", "server CPU"), ("ttft_p50_s", "time to first token p50"),
                            ("ttft_p95_s", "time to first token p95")]:
             ours, lc, gr_floor = med["app"][key], med["LangChain floor"][key], med["Gradio floor"][key]
+            most = 1.2 if key == "ttft_p95_s" else 1.0  # issue 26: wall, CPU and TTFT p50 at the floor's
             figures.append(Figure(f"{n} users: {label}", f"{ours / lc:.2f}× LangChain floor ({ours:.2f} s vs {lc:.2f} s; "
-                                  f"Gradio floor {gr_floor:.2f} s)", "≤ 1.2× LangChain floor", ours <= 1.2 * lc))
+                                  f"Gradio floor {gr_floor:.2f} s)", f"≤ {most}× LangChain floor", ours <= most * lc))
         ours_runs = runs[("app", n)]
         exact, debug = min(r["exact"] for r in ours_runs), min(r["debug"] for r in ours_runs)
         figures.append(Figure(f"{n} users: answers exact, every chunk in Debug", f"{exact}/{n} exact, {debug}/{n} Debug complete",
                               "all", exact == n and debug == n,
-                              f"app CPU {statistics.median(r['app_cpu'] for r in ours_runs):.1f} s, LangChain floor CPU "
-                              f"{statistics.median(r['app_cpu'] for r in runs[('LangChain floor', n)]):.1f} s, load generator CPU "
-                              f"{statistics.median(r['client_cpu'] for r in ours_runs):.1f} s"))
+                              f"page updates per answer: app {statistics.median(r['updates'] for r in ours_runs):.0f}, "
+                              f"LangChain floor {statistics.median(r['updates'] for r in runs[('LangChain floor', n)]):.0f}; "
+                              f"load generator CPU {statistics.median(r['client_cpu'] for r in ours_runs):.1f} s"))
     return figures
 
 

@@ -31,10 +31,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 # Page updates one app process sends per second, shared by every answer streaming in it. Each update
-# costs the process about a millisecond of Gradio's work (postprocess, diff, send) whatever it carries,
-# so with many users at once each gets fewer, bigger updates instead of all of them falling behind.
-# Up to UPDATES_PER_SECOND / 60 answers at once, each still gets one update per frame.
-UPDATES_PER_SECOND = 600
+# costs the process's one event loop Gradio's work (postprocess, a walk of every value for files, diff,
+# send) whatever it carries: about 1 ms for one user, 4.5 ms each at 100 users at once (46 s of CPU for
+# 10,400 updates, py-spy: issue 26). 120 a second keeps that to about half the loop, so with many users
+# each gets fewer, bigger updates instead of all of them falling behind. Up to two answers at once
+# still get one update per frame; at 10, each gets 12 a second.
+UPDATES_PER_SECOND = 120
 
 
 class _Streaming:
