@@ -27,6 +27,7 @@ from benchmarks.figures import Figure, table
 FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
         "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3,
         "browser": [1_000, 5_000, 20_000], "thinking": 10_000}
+STEPS = ["one-user", "users", "max-rate", "cpu-per-token", "memory", "json", "browser", "local-model"]
 BROWSER_RATE = 1_000  # tokens/s of the browser cases: a fast server, or a reasoning model's long thinking
 SMOKE = {"rounds": 1, "users": [3], "user_rounds": 1, "long": [200, 400], "chats": (2, 3, 4),
          "json_chunks": 600, "local_tokens": 8, "local_rounds": 1, "browser": [300], "thinking": 300}
@@ -46,22 +47,26 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every part still runs")
     parser.add_argument("--out", default="benchmark-results.json", help="where the JSON results go")
     parser.add_argument("--skip-local", action="store_true", help="leave out the bundled model (slow to load)")
+    parser.add_argument("--only", choices=STEPS, action="append", help="run only this part (may be repeated)")
     args = parser.parse_args()
     size = SMOKE if args.smoke else FULL
     started = time.monotonic()
     figures: list[Figure] = []
-    steps = [
-        lambda: measures.one_user(size["rounds"], smoke=args.smoke),
-        lambda: measures.many_users(size["users"], size["user_rounds"]),
-        lambda: measures.max_rate(size["long"][-1]),
-        lambda: measures.cpu_per_token(size["long"]),
-        lambda: measures.memory(*size["chats"]),
-        lambda: measures.json_parse(size["json_chunks"]),
-        lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"]),
-    ]
-    if not args.skip_local:
-        steps.append(lambda: measures.local_model(size["local_tokens"], size["local_rounds"]))
-    for step in steps:
+    steps = {
+        "one-user": lambda: measures.one_user(size["rounds"], smoke=args.smoke),
+        "users": lambda: measures.many_users(size["users"], size["user_rounds"]),
+        "max-rate": lambda: measures.max_rate(size["long"][-1]),
+        "cpu-per-token": lambda: measures.cpu_per_token(size["long"]),
+        "memory": lambda: measures.memory(*size["chats"]),
+        "json": lambda: measures.json_parse(size["json_chunks"]),
+        "browser": lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"]),
+        "local-model": lambda: measures.local_model(size["local_tokens"], size["local_rounds"]),
+    }
+    if args.skip_local:
+        del steps["local-model"]
+    for name, step in steps.items():
+        if args.only and name not in args.only:
+            continue
         for figure in step():
             figures.append(figure)
             print(figure.line(), flush=True)

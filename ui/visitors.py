@@ -33,7 +33,7 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from typing import Any
 
-from gradio.state_holder import StateHolder
+from gradio.state_holder import SessionState, StateHolder
 from starlette.middleware import Middleware
 from starlette.requests import Request
 
@@ -73,6 +73,15 @@ class LoginThrottle:
         self._failures.pop(address, None)
 
 
+class _NothingToCopy:
+    """The page as `SessionState` reads it, with no blocks for its per-session config copy."""
+
+    blocks: dict[int, Any] = {}
+
+    def __init__(self, page: Any) -> None:
+        self.default_config = page.default_config
+
+
 class SessionsPerAddress(StateHolder):
     """Gradio's session store, holding at most `capacity` sessions. When it is full, a new session
     drops the least recently used session of the address that holds the most, never another
@@ -99,11 +108,12 @@ class SessionsPerAddress(StateHolder):
         address = CLIENT_ADDRESS.get()
         self._owned.setdefault(address, OrderedDict())[session_id] = None
         self._address_of[session_id] = address
-        state = super().__getitem__(session_id)
         # Gradio copies every block's config into each new session (about 130 KB for this page) for
         # deep links only, which this app does not offer; an updated block is added back when needed.
-        state.config_values.clear()
-        return state
+        # Building that copy was 12% of the app's CPU at 100 users (py-spy, issue 26), so it is not built:
+        # the new session's state is made from a view of the page that lists no blocks to copy.
+        self.session_data[session_id] = SessionState(_NothingToCopy(self.blocks))
+        return super().__getitem__(session_id)
 
     def sessions_of(self, address: str) -> list[str]:
         return list(self._owned.get(address, ()))
