@@ -59,7 +59,7 @@ def main() -> None:
         "cpu-per-token": lambda: measures.cpu_per_token(size["long"]),
         "memory": lambda: measures.memory(*size["chats"]),
         "json": lambda: measures.json_parse(size["json_chunks"]),
-        "browser": lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"]),
+        "browser": lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"], size["rounds"] // 2 + 1),
         "local-model": lambda: measures.local_model(size["local_tokens"], size["local_rounds"]),
     }
     if args.skip_local:

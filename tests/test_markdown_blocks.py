@@ -68,3 +68,19 @@ def test_a_short_answer_stays_one_message():
     view, acc = ChatView(), Accumulator()
     acc.add(AIMessageChunk(content="Short.\n\nStill short."))
     assert view.value(acc) == "Short.\n\nStill short."
+
+
+def test_the_page_is_paced_by_the_live_end_and_a_quarter_of_the_finished_blocks():
+    """`redraw_chars`, which spaces page updates: the live end counts whole, finished blocks (not parsed
+    again, still cloned and laid out) at 1/FINISHED_WEIGHT, and thinking whole until the answer starts."""
+    from ui.chat_view import FINISHED_WEIGHT
+
+    view, acc = ChatView(), Accumulator()
+    acc.add(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "t" * 5000}))
+    assert view.redraw_chars(acc) == 5000
+    text = answer(7)
+    acc.add(AIMessageChunk(content=text))
+    view.streaming(acc)
+    finished = view.blocks.finished_chars
+    assert 0 < finished < len(text)
+    assert view.redraw_chars(acc) == len(text) - finished + finished // FINISHED_WEIGHT < len(text)

@@ -36,7 +36,7 @@ FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one
 # Characters of Markdown the page may re-render per second: a view that says how much each update
 # redraws (`redraw_chars`) gets updates at most that often, so the browser's work per second stays
 # flat however long the answer grows (measured in Chromium: benchmarks/browser.py).
-PAGE_CHARS_PER_SECOND = 200_000
+PAGE_CHARS_PER_SECOND = 150_000
 
 
 class PageView(Protocol):
