@@ -17,9 +17,11 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from benchmarks import browser, measures
 from benchmarks.figures import Figure, table
@@ -27,8 +29,18 @@ from benchmarks.figures import Figure, table
 FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
         "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3,
         "browser": [1_000, 5_000, 20_000], "thinking": 10_000}
-STEPS = ["one-user", "users", "max-rate", "cpu-per-token", "memory", "json", "browser", "local-model"]
 BROWSER_RATE = 1_000  # tokens/s of the browser cases: a fast server, or a reasoning model's long thinking
+# The parts of a run, each from the run's sizes (FULL or SMOKE) and whether it is a smoke run.
+STEPS: dict[str, Callable[[dict[str, Any], bool], list[Figure]]] = {
+    "one-user": lambda size, smoke: measures.one_user(size["rounds"], smoke=smoke),
+    "users": lambda size, _: measures.many_users(size["users"], size["user_rounds"]),
+    "max-rate": lambda size, _: measures.max_rate(size["long"][-1]),
+    "cpu-per-token": lambda size, _: measures.cpu_per_token(size["long"]),
+    "memory": lambda size, _: measures.memory(*size["chats"]),
+    "json": lambda size, _: measures.json_parse(size["json_chunks"]),
+    "browser": lambda size, _: browser.figures(size["browser"], BROWSER_RATE, size["thinking"], size["rounds"] // 2 + 1),
+    "local-model": lambda size, _: measures.local_model(size["local_tokens"], size["local_rounds"]),
+}
 SMOKE = {"rounds": 1, "users": [3], "user_rounds": 1, "long": [200, 400], "chats": (2, 3, 4),
          "json_chunks": 600, "local_tokens": 8, "local_rounds": 1, "browser": [300], "thinking": 300}
 
@@ -52,22 +64,10 @@ def main() -> None:
     size = SMOKE if args.smoke else FULL
     started = time.monotonic()
     figures: list[Figure] = []
-    steps = {
-        "one-user": lambda: measures.one_user(size["rounds"], smoke=args.smoke),
-        "users": lambda: measures.many_users(size["users"], size["user_rounds"]),
-        "max-rate": lambda: measures.max_rate(size["long"][-1]),
-        "cpu-per-token": lambda: measures.cpu_per_token(size["long"]),
-        "memory": lambda: measures.memory(*size["chats"]),
-        "json": lambda: measures.json_parse(size["json_chunks"]),
-        "browser": lambda: browser.figures(size["browser"], BROWSER_RATE, size["thinking"], size["rounds"] // 2 + 1),
-        "local-model": lambda: measures.local_model(size["local_tokens"], size["local_rounds"]),
-    }
-    if args.skip_local:
-        del steps["local-model"]
-    for name, step in steps.items():
-        if args.only and name not in args.only:
+    for name, step in STEPS.items():
+        if (args.only and name not in args.only) or (args.skip_local and name == "local-model"):
             continue
-        for figure in step():
+        for figure in step(size, args.smoke):
             figures.append(figure)
             print(figure.line(), flush=True)
     measures.LOOP.run_until_complete(measures.LOOP.shutdown_asyncgens())

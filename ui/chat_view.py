@@ -88,8 +88,8 @@ class ChatView:
         return (self.value(acc),)
 
     def redraw_chars(self, acc: Accumulator) -> int:
-        """What the page re-renders at each update: the answer's live end, and the thinking while it streams
-        (`stream_to_page` spaces updates by it)."""
+        """What the page redoes at each update: the answer's live end, the thinking while it streams, and
+        the finished blocks at 1/FINISHED_WEIGHT (`stream_to_page` spaces updates by it)."""
         thinking = len(acc.thinking) if not acc.answer else 0
         finished = self.blocks.finished_chars
         return len(acc.answer) - finished + thinking + finished // FINISHED_WEIGHT
