@@ -25,6 +25,7 @@ from llm.backend import Backend
 from llm.inert import inert_text
 from llm.limits import Limits
 from ui.chat_tab import chat_tab
+from ui.chat_view import THINKING_CSS
 from ui.chunk_files import chunk_files
 from ui.debug_outputs import DebugOutputs
 from ui.debug_tab import debug_view
@@ -72,6 +73,7 @@ class Page(gr.Blocks):
 
     def launch(self, *args: Any, **kwargs: Any) -> Any:
         self.backend.start()
+        kwargs["css"] = THINKING_CSS + (kwargs.get("css") or "")
         return super().launch(*args, **kwargs)
 
 

@@ -72,7 +72,7 @@ def _answers(url: str) -> bool:
 @contextmanager
 def scripted_server(tokens: int, rate: float, thinking: int = 0, paragraph_every: int = 0) -> Iterator[str]:
     """The scripted OpenAI-compatible server in its own process, token k at k/rate (after `thinking`
-    reasoning deltas; every `paragraph_every`th token ending a paragraph); yields its base URL."""
+    reasoning deltas; every `paragraph_every`th token and delta ending a paragraph); yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/v1"
     with started(["-m", "tests.openai_server", "--port", str(port), "--tokens", str(tokens), "--rate", str(rate),

@@ -15,6 +15,12 @@
     ['hi', 'Part one.\\n\\nPart two.']
     >>> transcript(history + [{"role": "assistant", "content": "401", "metadata": {"title": "⚠ Note"}}])[1:]
     [{'role': 'assistant', 'content': 'hello'}, {'role': 'assistant', 'content': '401', 'note': '⚠ Note'}]
+    >>> thought = {"role": "assistant", "content": "Part one.\\n\\n", "metadata": {"title": "Thinking", "id": "t1"}}
+    >>> part = {"role": "assistant", "content": "Part two.", "metadata": {"parent_id": "t1"}}
+    >>> transcript([thought, part])  # a long thinking block, nested on the page
+    [{'role': 'assistant', 'content': 'Part one.\\n\\nPart two.', 'note': 'Thinking'}]
+    >>> [m.content for m in to_messages(history[:1] + [thought, part, {"role": "assistant", "content": "4."}])]
+    ['hi', '4.']
 """
 
 from __future__ import annotations
@@ -64,12 +70,19 @@ def _joined(items: list[Any]) -> list[Any]:
 
 def transcript(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     """A chat as the page showed it, as plain JSON data: role and text of each message, and the
-    title of the page's own notes (which the model never saw)."""
-    items = []
+    title of the page's own notes (which the model never saw). The parts of a long thinking block,
+    nested in it on the page (`metadata.parent_id`), are joined to it again."""
+    items: list[dict[str, str]] = []
+    by_id: dict[str, dict[str, str]] = {}
     for message in history:
-        item = _plain(message)
-        if title := (message.get("metadata") or {}).get("title"):
+        item, metadata = _plain(message), message.get("metadata") or {}
+        if (parent := by_id.get(str(metadata.get("parent_id")))) is not None:
+            parent["content"] += item["content"]
+            continue
+        if title := metadata.get("title"):
             item["note"] = str(title)
+        if "id" in metadata:
+            by_id[str(metadata["id"])] = item
         items.append(item)
     return items
 
@@ -92,7 +105,9 @@ def _unanswered(history: Sequence[Any], index: int) -> bool:
 
 
 def _is_page_note(message: Any) -> bool:
-    return isinstance(message, dict) and bool((message.get("metadata") or {}).get("title"))
+    """A note the page showed, or a part nested in one (a long thinking block's, see ui/chat_view.py)."""
+    metadata = (message.get("metadata") or {}) if isinstance(message, dict) else {}
+    return bool(metadata.get("title") or metadata.get("parent_id"))
 
 
 def _plain(message: Any) -> Any:

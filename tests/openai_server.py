@@ -358,13 +358,17 @@ def main() -> None:
     parser.add_argument("--thinking", type=int, default=0, help="reasoning deltas before the answer")
     parser.add_argument("--thinking-field", default="reasoning_content", choices=["reasoning_content", "reasoning"])
     parser.add_argument("--fixed-schedule", action="store_true", help="token k at k/rate (benchmarks)")
-    parser.add_argument("--paragraph-every", type=int, default=0, help="end every Nth token with a blank line")
+    parser.add_argument("--paragraph-every", type=int, default=0,
+                        help="end every Nth token (and reasoning delta) with a blank line")
     parser.add_argument("--tool-calls", action="store_true",
                         help="answer with two parallel tool calls (calculator 12*7, country_facts Kenya) in pieces of 6")
     args = parser.parse_args()
-    thinking = [f"thought {i}. " for i in range(args.thinking)]
-    tokens = [t + "\n\n" if args.paragraph_every and i % args.paragraph_every == args.paragraph_every - 1 else t
-              for i, t in enumerate(numbered_tokens(args.tokens))]
+    def paragraphs(pieces: list[str]) -> list[str]:
+        every = args.paragraph_every
+        return [p + "\n\n" if every and i % every == every - 1 else p for i, p in enumerate(pieces)]
+
+    thinking = paragraphs([f"thought {i}. " for i in range(args.thinking)])
+    tokens = paragraphs(numbered_tokens(args.tokens))
     scenario = Scenario(tokens=tokens, rate=args.rate, thinking=thinking,
                         thinking_field=args.thinking_field, fixed_schedule=args.fixed_schedule)
     if args.tool_calls:

@@ -9,8 +9,8 @@ from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator
 from llm.markdown_blocks import MarkdownBlocks
-from llm.messages import to_messages
-from ui.chat_view import ChatView, as_messages
+from llm.messages import to_messages, transcript
+from ui.chat_view import FINISHED_WEIGHT, THOUGHT_PART_WEIGHT, ChatView, as_messages
 
 
 def answer(seed: int) -> str:
@@ -70,17 +70,44 @@ def test_a_short_answer_stays_one_message():
     assert view.value(acc) == "Short.\n\nStill short."
 
 
-def test_the_page_is_paced_by_the_live_end_and_a_quarter_of_the_finished_blocks():
+def test_the_page_is_paced_by_the_live_ends_and_a_share_of_the_finished_blocks():
     """`redraw_chars`, which spaces page updates: the live end counts whole, finished blocks (not parsed
-    again, still cloned and laid out) at 1/FINISHED_WEIGHT, and thinking whole until the answer starts."""
-    from ui.chat_view import FINISHED_WEIGHT
-
+    again, still cloned and laid out) at 1/FINISHED_WEIGHT, and the thinking's live end whole and its
+    finished parts at 1/THOUGHT_PART_WEIGHT until the answer starts."""
     view, acc = ChatView(), Accumulator()
     acc.add(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "t" * 5000}))
-    assert view.redraw_chars(acc) == 5000
+    assert view.redraw_chars(acc) == 5000  # one paragraph: no part is finished
+    acc.add(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "\n\n" + answer(8)}))
+    view.streaming(acc)
+    parts = view.thinking.finished_chars
+    assert 5000 < parts < len(acc.thinking)
+    assert view.redraw_chars(acc) == len(acc.thinking) - parts + parts // THOUGHT_PART_WEIGHT
     text = answer(7)
     acc.add(AIMessageChunk(content=text))
     view.streaming(acc)
     finished = view.blocks.finished_chars
     assert 0 < finished < len(text)
     assert view.redraw_chars(acc) == len(text) - finished + finished // FINISHED_WEIGHT < len(text)
+
+
+def test_a_long_thinking_block_is_one_thought_whose_parts_are_nested_in_it():
+    """The page re-renders only the thinking's live end: its finished parts are thoughts nested in the
+    "Thinking" one (Gradio's parent_id), shown inert; the model never gets them, the export joins them."""
+    thinking = answer(3) + answer(4) + "<img src=x onerror=alert(1)> still thinking"
+    view, acc = ChatView(), Accumulator()
+    for i in range(0, len(thinking), 80):
+        acc.add(AIMessageChunk(content="", additional_kwargs={"reasoning_content": thinking[i:i + 80]}))
+        shown = view.value(acc)
+    thought, *parts = shown
+    assert thought["metadata"] == {"title": "Thinking", "id": view.thinking.thought_id, "status": "pending"}
+    assert len(parts) >= 3 and all(m["metadata"] == {"parent_id": view.thinking.thought_id} for m in parts)
+    assert "<img" not in parts[-1]["content"]  # inert, as the one message was
+    acc.add(AIMessageChunk(content="Four."))
+    acc.finish()
+    shown = as_messages(view.value(acc, done=True))
+    assert shown[0]["metadata"]["status"] == "done" and shown[-1] == {"role": "assistant", "content": "Four."}
+    history = [{"role": "user", "content": "hi"}, *shown]
+    assert [m.content for m in to_messages(history)] == ["hi", "Four."]
+    assert transcript(history)[1:] == [{"role": "assistant", "content": thinking, "note": "Thinking"},
+                                       {"role": "assistant", "content": "Four."}]
+    assert len({view.thinking.thought_id, ChatView().thinking.thought_id}) == 2  # each answer's own thought

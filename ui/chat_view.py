@@ -6,6 +6,7 @@ Used by the Chat tab and by replay (which shows a recorded answer in the same ch
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from llm import Accumulator
 from llm.inert import inert_markdown, inert_text
@@ -23,40 +24,89 @@ def note(text: str) -> dict:
 # cost grows with the whole answer. Counted at a quarter of the live end's weight (a tenth left one 150-200 ms
 # frame gap, a garbage collection, in each 20,000-token run; a quarter, none over 83 ms).
 FINISHED_WEIGHT = 4
+# A finished part of a long thinking block costs the page more at each update than an answer's block
+# (each is a nested Gradio thought, with its own effects): at a quarter, a 10,000-token thinking block
+# at 1,000 tokens/s spent 13-16% of its time in long tasks; at a half, 8-9% (benchmarks/browser.py).
+THOUGHT_PART_WEIGHT = 2
 
 
 class AnswerBlocks:
-    """A long answer's finished blocks (`MarkdownBlocks`) as chat messages, each made once, and its
-    live end: the page then re-renders only the end at each update, not the whole answer."""
+    """A long text's finished blocks (`MarkdownBlocks`) as chat messages, each made once, and its
+    live end: the page then re-renders only the end at each update, not the whole text. With
+    `metadata`, each block carries it (a thinking block's parts are nested in its thought)."""
 
-    def __init__(self) -> None:
+    def __init__(self, metadata: dict | None = None) -> None:
         self._blocks = MarkdownBlocks()
+        self._extra = {"metadata": metadata} if metadata else {}
         self.messages: list[dict] = []
 
     @property
     def finished_chars(self) -> int:
         return self._blocks.end_at
 
-    def update(self, answer: str) -> tuple[list[dict], str]:
-        blocks, end = self._blocks.update(answer)
-        self.messages += [{"role": "assistant", "content": inert_markdown(b)} for b in blocks[len(self.messages):]]
+    def update(self, text: str) -> tuple[list[dict], str]:
+        blocks, end = self._blocks.update(text)
+        self.messages += [{"role": "assistant", "content": inert_markdown(b), **self._extra}
+                          for b in blocks[len(self.messages):]]
         return self.messages, inert_markdown(end)
 
 
-def shown(acc: Accumulator, notes: list[dict], done: bool = False, blocks: AnswerBlocks | None = None
-          ) -> str | list[dict]:
+# Gradio draws a nested thought with its own title row, indent and border; a long thinking block's
+# parts (ThinkingBlocks) are one text, so they get none, and the paragraph gap Gradio puts between two
+# paragraphs of one message (--spacing-xxl); tests/test_browser_reasoning.py measures it. Gradio also
+# slides each nested thought open as it mounts (a Svelte transition: a Web Animation of its height,
+# laid out at every frame); `!important` outranks an animation, so a part appears in place, as an
+# answer's block does.
+THINKING_CSS = """
+.thought-group .children { padding-left: 0; }
+.thought-group .children > .thought-group { padding: 0; margin: var(--spacing-xxl) 0 0; border: none; background: none; }
+.thought-group .children > .thought-group > .title { display: none; }
+.thought-group .children > .thought-group > .content {
+  margin: 0 !important; padding: 0 !important; border-width: 0 !important; height: auto !important;
+  opacity: 1 !important; overflow: visible !important;
+}
+"""
+
+
+class ThinkingBlocks:
+    """A long thinking block as one collapsible "Thinking" thought whose parts are thoughts nested in
+    it (Gradio's `parent_id`), cut like the answer: while a reasoning model thinks at length, the page
+    re-renders only the end of its thinking. The first part is the thought's own text; the parts after
+    it have no title, and `THINKING_CSS` hides the empty title row Gradio gives each."""
+
+    def __init__(self, thought_id: str) -> None:
+        self.thought_id = thought_id
+        self._parts = AnswerBlocks(metadata={"parent_id": thought_id})
+
+    @property
+    def finished_chars(self) -> int:
+        return self._parts.finished_chars
+
+    def messages(self, thinking: str, status: str) -> list[dict]:
+        finished, end = self._parts.update(thinking)
+        first = finished[0]["content"] if finished else end
+        thought = {"role": "assistant", "content": first,
+                   "metadata": {"title": "Thinking", "id": self.thought_id, "status": status}}
+        live_end = [{"role": "assistant", "content": end, "metadata": {"parent_id": self.thought_id}}] \
+            if finished and end else []
+        return [thought, *finished[1:], *live_end]
+
+
+def shown(acc: Accumulator, notes: list[dict], done: bool = False, blocks: AnswerBlocks | None = None,
+          thinking: ThinkingBlocks | None = None) -> str | list[dict]:
     """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
     collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
-    With `blocks`, a long answer is its finished blocks and its live end, as messages (`to_messages`
-    joins them again). The model's text keeps its Markdown but shows no image or HTML tag (`inert_markdown`)."""
+    With `blocks` (and `thinking`), a long answer (and a long thinking) is its finished blocks and its
+    live end, as messages (`to_messages` joins the answer's again). The model's text keeps its Markdown
+    but shows no image or HTML tag (`inert_markdown`)."""
     finished, answer = blocks.update(acc.answer) if blocks is not None else ([], inert_markdown(acc.answer))
     if not notes and not acc.thinking and not finished:
         return answer
     messages = list(notes)
     if acc.thinking:
         status = "done" if acc.answer or done else "pending"
-        messages.append({"role": "assistant", "content": inert_markdown(acc.thinking),
-                         "metadata": {"title": "Thinking", "status": status}})
+        messages += thinking.messages(acc.thinking, status) if thinking is not None else [
+            {"role": "assistant", "content": inert_markdown(acc.thinking), "metadata": {"title": "Thinking", "status": status}}]
     messages += finished
     if answer or (not finished and (acc.answer or done or not acc.thinking)):
         messages.append({"role": "assistant", "content": answer})
@@ -79,23 +129,25 @@ class ChatView:
         self.notes = list(notes or [])
         self.before = list(before or [])
         self.blocks = AnswerBlocks()
+        self.thinking = ThinkingBlocks(f"thinking-{uuid4().hex[:12]}")
 
     def value(self, acc: Accumulator, done: bool = False) -> str | list[dict]:
-        answer = shown(acc, self.notes, done, self.blocks)
+        answer = shown(acc, self.notes, done, self.blocks, self.thinking)
         return [*self.before, *as_messages(answer)] if self.before else answer
 
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         return (self.value(acc),)
 
     def redraw_chars(self, acc: Accumulator) -> int:
-        """What the page redoes at each update: the answer's live end, the thinking while it streams, and
-        the finished blocks at 1/FINISHED_WEIGHT (`stream_to_page` spaces updates by it)."""
-        thinking = len(acc.thinking) if not acc.answer else 0
-        finished = self.blocks.finished_chars
-        return len(acc.answer) - finished + thinking + finished // FINISHED_WEIGHT
+        """What the page redoes at each update (`stream_to_page` spaces updates by it): the answer's live
+        end, and its finished blocks at 1/FINISHED_WEIGHT; until the answer starts, the thinking's live
+        end and its finished parts at 1/THOUGHT_PART_WEIGHT."""
+        blocks, parts = self.blocks.finished_chars, self.thinking.finished_chars
+        answer = len(acc.answer) - blocks + blocks // FINISHED_WEIGHT
+        return answer if acc.answer else answer + len(acc.thinking) - parts + parts // THOUGHT_PART_WEIGHT
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         return (self.value(acc, done=True),)
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
-        return ([*self.before, *as_messages(shown(acc, self.notes, done=True, blocks=self.blocks)), note(error)],)
+        return ([*self.before, *as_messages(shown(acc, self.notes, True, self.blocks, self.thinking)), note(error)],)
