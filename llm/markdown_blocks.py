@@ -16,7 +16,11 @@ and the end are the text.
 
 from __future__ import annotations
 
-BLOCK_CHARS = 2_000  # a block holds at least this much: a few paragraphs, a few milliseconds to render
+# A block holds at least this much. The page's cost of an update grows with the number of messages
+# (each is a component it re-checks), and its parse with the live end. At 2,000 characters a
+# 10,000-token thinking block spent 8-16% of the stream in long tasks, a 20,000-token answer 3-6%; at
+# 6,000, 0.5-3% and 1% (Chromium, benchmarks/browser.py), with a live end of a few ms to render.
+BLOCK_CHARS = 6_000
 
 
 class MarkdownBlocks:

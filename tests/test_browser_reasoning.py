@@ -55,20 +55,20 @@ THINKING_LAYOUT = """() => {
 def test_a_long_thinking_block_reads_as_one_text(open_page, app_url, server):
     """Its parts are thoughts nested in the one "Thinking" (ui/chat_view.ThinkingBlocks), drawn by
     THINKING_CSS with no title row, indent or border of their own, and the gap of a paragraph break."""
-    thinking = [f"thought {i}. " + ("\n\n" if i % 40 == 39 else "") for i in range(1_000)]
-    server.scenario = Scenario(thinking=thinking, tokens=numbered_tokens(5), rate=2_000)
+    thinking = [f"thought {i}. " + ("\n\n" if i % 40 == 39 else "") for i in range(2_000)]  # 29,000 characters
+    server.scenario = Scenario(thinking=thinking, tokens=numbered_tokens(5), rate=4_000)
     page = open_page(app_url)
     send(page, "think at length")
     page.locator(BOT).last.get_by_text("w4").wait_for(timeout=30_000)
     page.locator('[data-testid="stop-button"]').wait_for(state="hidden")
     page.locator(BOT).last.locator(".thought-group .title").first.click()  # closed once the answer came
-    page.locator(BOT).last.get_by_text("thought 999.").wait_for()
+    page.locator(BOT).last.get_by_text("thought 1999.").wait_for()
     page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running' || a.effect?.target"
                            "?.closest?.('.thought-group') === null)")
     layout = page.evaluate(THINKING_LAYOUT)
     assert layout["parts"] >= 3, layout["parts"]  # several parts, ...
     assert layout["titles"] == ["Thinking"]  # ... one title
-    assert len(layout["gaps"]) == 1_000 // 40 - 1 and len(set(layout["gaps"])) == 1, layout["gaps"]
+    assert len(layout["gaps"]) == 2_000 // 40 - 1 and len(set(layout["gaps"])) == 1, layout["gaps"]
     assert len(layout["lefts"]) == 1, layout["lefts"]
-    seen = [layout["text"].index(f"thought {i}.") for i in range(0, 1_000, 37)]
+    seen = [layout["text"].index(f"thought {i}.") for i in range(0, 2_000, 37)]
     assert seen == sorted(seen)

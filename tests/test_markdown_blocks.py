@@ -16,7 +16,7 @@ from ui.chat_view import FINISHED_WEIGHT, THOUGHT_PART_WEIGHT, ChatView, as_mess
 def answer(seed: int) -> str:
     rng = random.Random(seed)
     parts = []
-    for _ in range(60):
+    for _ in range(200):  # about 20,000 characters: several blocks of BLOCK_CHARS
         kind = rng.choice(["paragraph", "paragraph", "fence", "list", "blank lines"])
         if kind == "paragraph":
             parts.append(" ".join(f"word{rng.randrange(999)}" for _ in range(rng.randrange(5, 60))) + "\n\n")

@@ -25,8 +25,9 @@ def note(text: str) -> dict:
 # frame gap, a garbage collection, in each 20,000-token run; a quarter, none over 83 ms).
 FINISHED_WEIGHT = 4
 # A finished part of a long thinking block costs the page more at each update than an answer's block
-# (each is a nested Gradio thought, with its own effects): at a quarter, a 10,000-token thinking block
-# at 1,000 tokens/s spent 13-16% of its time in long tasks; at a half, 8-9% (benchmarks/browser.py).
+# (each is a nested Gradio thought, with effects of its own that run at every update): a 10,000-token
+# thinking block at 1,000 tokens/s, parts of BLOCK_CHARS, spent 0.6-3% of its time in long tasks with
+# parts at a quarter, 0.5% at a half (benchmarks/browser.py; 13-16% and 8-9% with parts of 2,000).
 THOUGHT_PART_WEIGHT = 2
 
 
