@@ -137,11 +137,14 @@ def figures(sizes: list[int], rate: float, thinking: int, rounds: int = 1) -> li
 def page_figures(name: str, ours: PageRun, floor_run: PageRun | None) -> list[Figure]:
     versus = (f"; LangChain floor {floor_run.ratio:.2f}×, long tasks {floor_run.long_share:.0%}, worst frame gap "
               f"{floor_run.worst_gap_ms:.0f} ms" if floor_run else "")
-    goal, ok = "≤ 1.1×, ≤ 10%, ≤ 100 ms", ours.ratio <= 1.1 and ours.long_share <= 0.10 and ours.worst_gap_ms <= 100
+    # Frame gaps are whole frames (16.7 ms at 60 Hz) plus clock noise: six are 100.0000001 ms. Judged
+    # as shown, in whole ms.
+    gap, floor_gap = round(ours.worst_gap_ms), round(floor_run.worst_gap_ms) if floor_run else None
+    goal, ok = "≤ 1.1×, ≤ 10%, ≤ 100 ms", ours.ratio <= 1.1 and ours.long_share <= 0.10 and gap <= 100
     if floor_run:  # issue 26: where the floor runs too (up to FLOOR_UP_TO), no worse than it
         goal, ok = "no worse than the LangChain floor", (
             ours.ratio <= floor_run.ratio and ours.long_share <= max(0.10, floor_run.long_share)
-            and ours.worst_gap_ms <= max(100, floor_run.worst_gap_ms))
+            and gap <= max(100, floor_gap))
     return [Figure(f"browser, {name}: last token on screen / long tasks / worst frame gap",
                    f"{ours.ratio:.2f}× the stream ({ours.seconds:.1f} s of {ours.stream_s:.1f} s), long tasks "
                    f"{ours.long_share:.0%}, worst frame gap {ours.worst_gap_ms:.0f} ms{versus}", goal, ok)]

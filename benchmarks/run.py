@@ -27,7 +27,7 @@ from benchmarks import browser, measures
 from benchmarks.figures import Figure, table
 
 FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
-        "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 3,
+        "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 5,
         "browser": [1_000, 5_000, 20_000], "thinking": 10_000}
 BROWSER_RATE = 1_000  # tokens/s of the browser cases: a fast server, or a reasoning model's long thinking
 # The parts of a run, each from the run's sizes (FULL or SMOKE) and whether it is a smoke run.

@@ -268,6 +268,8 @@ def test_a_script_opening_sessions_cannot_evict_another_addresss_conversation(op
         store = demo.state_holder
         assert len(store.session_data) == 40 and len(store.sessions_of("127.0.0.2")) == 40 - len(
             store.sessions_of("127.0.0.1"))  # the script holds all the rest, and only what it opened last
+        # None of them built Gradio's per-session copy of every block's config (ui/visitors.py, issue 26)
+        assert {len(store.session_data[s].config_values) for s in store.sessions_of("127.0.0.2")} == {0}
         visitor.predict("and now?", "Be brief.", 0.5, 50, api_name="/chat")
         sent = [m["content"] for m in openai_server.requests[-1]["messages"]]
         assert "remember tangerine" in sent  # the visitor's conversation is still there
