@@ -73,8 +73,6 @@ async def stream_to_page(
             async for _ in batches:
                 if acc.phase is Phase.STOPPED:  # Stop was pressed: the page already shows every chunk
                     return
-                if acc.phase is Phase.COMPLETE:  # the stream's last batch: the final update below shows it
-                    continue
                 yield *view.streaming(acc), *answer.streaming()
     except Exception as error:
         text = readable_error(error, *secrets)
