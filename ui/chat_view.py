@@ -21,8 +21,9 @@ def note(text: str) -> dict:
 
 # A finished block is not parsed again, but the page still clones, lays out and scrolls past it at
 # each update: measured in Chromium (CDP profile of a 20,000-token answer), that part of an update's
-# cost grows with the whole answer. Counted at a quarter of the live end's weight (a tenth left one 150-200 ms
-# frame gap, a garbage collection, in each 20,000-token run; a quarter, none over 83 ms).
+# cost grows with the whole answer. Counted at a quarter of the live end's weight (with blocks of 2,000
+# characters, a tenth left one 150-200 ms frame gap, a garbage collection, in each 20,000-token run; a
+# quarter, none over 83 ms).
 FINISHED_WEIGHT = 4
 # A finished part of a long thinking block costs the page more at each update than an answer's block
 # (each is a nested Gradio thought, with effects of its own that run at every update): a 10,000-token
