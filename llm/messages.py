@@ -76,7 +76,8 @@ def transcript(history: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     by_id: dict[str, dict[str, str]] = {}
     for message in history:
         item, metadata = _plain(message), message.get("metadata") or {}
-        if (parent := by_id.get(str(metadata.get("parent_id")))) is not None:
+        parent = by_id.get(str(metadata["parent_id"])) if "parent_id" in metadata else None
+        if parent is not None:
             parent["content"] += item["content"]
             continue
         if title := metadata.get("title"):

@@ -94,21 +94,19 @@ class ThinkingBlocks:
         return [thought, *finished[1:], *live_end]
 
 
-def shown(acc: Accumulator, notes: list[dict], done: bool = False, blocks: AnswerBlocks | None = None,
-          thinking: ThinkingBlocks | None = None) -> str | list[dict]:
+def shown(acc: Accumulator, notes: list[dict], done: bool, blocks: AnswerBlocks, thinking: ThinkingBlocks
+          ) -> str | list[dict]:
     """The answer as the chat shows it: plain text, or after notes such as "turns left out" and a
     collapsible "Thinking" message. The thinking has a title, so it is never sent back to the model.
-    With `blocks` (and `thinking`), a long answer (and a long thinking) is its finished blocks and its
-    live end, as messages (`to_messages` joins the answer's again). The model's text keeps its Markdown
-    but shows no image or HTML tag (`inert_markdown`)."""
-    finished, answer = blocks.update(acc.answer) if blocks is not None else ([], inert_markdown(acc.answer))
+    A long answer is its finished `blocks` and its live end, as messages (`to_messages` joins them
+    again); a long thinking, its `thinking` parts nested in the one thought. The model's text keeps its
+    Markdown but shows no image or HTML tag (`inert_markdown`)."""
+    finished, answer = blocks.update(acc.answer)
     if not notes and not acc.thinking and not finished:
         return answer
     messages = list(notes)
     if acc.thinking:
-        status = "done" if acc.answer or done else "pending"
-        messages += thinking.messages(acc.thinking, status) if thinking is not None else [
-            {"role": "assistant", "content": inert_markdown(acc.thinking), "metadata": {"title": "Thinking", "status": status}}]
+        messages += thinking.messages(acc.thinking, "done" if acc.answer or done else "pending")
     messages += finished
     if answer or (not finished and (acc.answer or done or not acc.thinking)):
         messages.append({"role": "assistant", "content": answer})
