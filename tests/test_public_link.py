@@ -303,14 +303,15 @@ def test_openais_http_client_logs_no_request_lines():
     assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in ("httpx", "httpx2"))
 
 
-def test_counting_tokens_waits_llm_timeout_not_30_seconds():
+def test_counting_tokens_waits_llm_timeout_not_30_seconds(monkeypatch):
     from types import SimpleNamespace
 
     from llm.local import ChatLocalModel
 
     with Listener() as stopped:  # a model process that accepts and never answers
-        model = ChatLocalModel(model="m", api_key="k", base_url=f"{stopped.url}/v1", timeout=0.5)
-        model._runtime = SimpleNamespace(wait_ready=lambda: None, base_url=f"{stopped.url}/v1", api_key="k")
+        fake = SimpleNamespace(wait_ready=lambda: None, base_url=f"{stopped.url}/v1", api_key="k")
+        monkeypatch.setattr(ChatLocalModel, "_runtime", property(lambda self: fake))
+        model = ChatLocalModel(timeout=0.5)
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             model.get_num_tokens_from_messages([AIMessageChunk(content="hi")])
