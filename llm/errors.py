@@ -54,6 +54,8 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
         kind, detail = str(error), ""
     elif name == "LengthFinishReasonError":  # openai's stream helper, used for JSON answers
         kind, detail = "The answer reached Max tokens before it was complete: raise Max tokens and ask again.", ""
+    elif name == "OutputParserException":  # a chain's parser: its first line is the sentence
+        kind, detail = str(error).strip().split("\n", 1)[0], ""
     elif name == "ContentFilterFinishReasonError":
         kind, detail = "The server's content filter stopped the answer.", ""
     elif status == 401 or name == "AuthenticationError":

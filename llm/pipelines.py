@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.messages import SystemMessage
+from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableParallel, RunnablePassthrough
@@ -41,6 +42,59 @@ COUNTRIES_SCHEMA = {
     "required": ["countries"],
 }
 SIDE_BY_SIDE = ("plain function", "generator")  # the keys of the side-by-side chain's output
+NO_JSON_SHOWN = 300  # characters of the model's text a "no JSON" sentence shows
+
+
+class JsonParserSayingNoJson(JsonOutputParser):
+    """JsonOutputParser that says so when the model's whole text held no JSON.
+
+    Streaming, langchain-core's parser then yields nothing at all, and a plain function after it
+    fails with a raw `UnboundLocalError: cannot access local variable 'final'` (it never got an
+    input). This one raises `OutputParserException` with a sentence and the text instead:
+
+        >>> from langchain_core.messages import AIMessageChunk
+        >>> list(JsonParserSayingNoJson().transform(iter([AIMessageChunk(content="Hello "), AIMessageChunk(content="there")])))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        langchain_core.exceptions.OutputParserException: The model's text held no JSON: 'Hello there'...
+    """
+
+    name: str | None = "JsonOutputParser"  # the step's name in the events, as the how-to's
+
+    def _transform(self, input: Iterator[Any]) -> Iterator[Any]:
+        seen: list[Any] = []
+        yielded = False
+        for parsed in super()._transform(_kept(input, seen)):
+            yielded = True
+            yield parsed
+        if not yielded:
+            raise _no_json(seen)
+
+    async def _atransform(self, input: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        seen: list[Any] = []
+        yielded = False
+        async for parsed in super()._atransform(_akept(input, seen)):
+            yielded = True
+            yield parsed
+        if not yielded:
+            raise _no_json(seen)
+
+
+def _kept(chunks: Iterator[Any], seen: list[Any]) -> Iterator[Any]:
+    for chunk in chunks:
+        seen.append(chunk)
+        yield chunk
+
+
+async def _akept(chunks: AsyncIterator[Any], seen: list[Any]) -> AsyncIterator[Any]:
+    async for chunk in chunks:
+        seen.append(chunk)
+        yield chunk
+
+
+def _no_json(chunks: list[Any]) -> OutputParserException:
+    text = "".join(c.text if isinstance(c, BaseMessage) else str(c) for c in chunks)
+    shown = text if len(text) <= NO_JSON_SHOWN else text[:NO_JSON_SHOWN] + f"… ({len(text) - NO_JSON_SHOWN} more characters)"
+    return OutputParserException(f"The model's text held no JSON: {shown!r}", llm_output=text)
 
 
 def _names(countries: Any) -> list[str]:
@@ -114,15 +168,15 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("model only", "Every step streams: each token the model makes is output at once.",
            lambda model, _: _text_prompt() | model | StrOutputParser(), "Who's Elon Musk?"),
     Preset("JSON parser", "JsonOutputParser streams too: it yields the object parsed so far, growing.",
-           lambda _, json: _json_prompt() | json | JsonOutputParser(),
+           lambda _, json: _json_prompt() | json | JsonParserSayingNoJson(),
            "France, Spain and Japan, with their populations"),
     Preset("JSON parser + plain function",
            "A plain function after the parser waits for its whole input: nothing comes out until the model ends.",
-           lambda _, json: _json_prompt() | json | JsonOutputParser() | extract_country_names,
+           lambda _, json: _json_prompt() | json | JsonParserSayingNoJson() | extract_country_names,
            "The twelve most populous countries, with their populations"),
     Preset("JSON parser + generator",
            "The same extraction as a generator over its input stream: names come out while the model writes.",
-           lambda _, json: _json_prompt() | json | JsonOutputParser() | extract_country_names_streaming,
+           lambda _, json: _json_prompt() | json | JsonParserSayingNoJson() | extract_country_names_streaming,
            "The twelve most populous countries, with their populations"),
     Preset("retriever first",
            "A retriever answers once, before the model starts: the start waits for it, then the answer streams.",
@@ -131,7 +185,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "Why does a plain function in a chain break streaming?"),
     Preset("plain function vs generator (side by side)",
            "One answer of the model fed to both last steps at once (RunnableParallel): only the step differs.",
-           lambda _, json: _json_prompt() | json | JsonOutputParser() | RunnableParallel(
+           lambda _, json: _json_prompt() | json | JsonParserSayingNoJson() | RunnableParallel(
                {SIDE_BY_SIDE[0]: extract_country_names, SIDE_BY_SIDE[1]: extract_country_names_streaming}),
            "The twelve most populous countries, with their populations"),
 ]}

@@ -19,6 +19,7 @@ import sys
 sys.path.append(os.path.dirname(os.getcwd()))  # the project folder, as the how-to adds it
 sys.path.append("..")
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessageChunk
 
 from llm import LLM
@@ -86,20 +87,19 @@ print(model.json_note)
 # records every step's `astream_events` and says which (the app's Pipeline tab draws them).
 
 # %%
-async def watch(*names: str) -> list[PipelineRun]:
-    runs = []
-    for name in names:
-        run = PipelineRun()
-        chain = preset_chain(name, model.model, max_tokens=96, temperature=0)
+async def watch(name: str) -> str:
+    run = PipelineRun()
+    chain = preset_chain(name, model.model, max_tokens=96, temperature=0)
+    try:
         async for _ in run.astream(chain, "Three countries with their populations"):
             pass
-        runs.append(run)
-    return runs
+    except OutputParserException as error:  # the model's text held no JSON: the sentence shows the text
+        return run.failure(str(error).splitlines()[0])
+    return f"{run.output} | {run.verdicts()[0]}"
 
 
-names = ["JSON parser + plain function", "JSON parser + generator"]
-for name, run in zip(names, loop.run(watch(*names))):  # in Jupyter: `await watch(*names)`
-    print(f"{name} → {run.output} | {run.verdicts()[0]}")
+for name in ["JSON parser + plain function", "JSON parser + generator"]:
+    print(f"{name} → {loop.run(watch(name))}")  # in Jupyter: `await watch(name)`
 
 # %% [markdown]
 # Token probabilities: how sure the model was of each token, and what else it could have said

@@ -163,12 +163,14 @@ def test_json_presets_take_the_json_mode_the_server_takes(app_url, server, fresh
     assert starts == ["ChatOpenAICompatible", "ChatOpenAICompatible #2"]  # the refused request is its own run
 
 
-def test_a_step_that_got_nothing_says_which_step_gave_nothing(app_url, server):
+def test_a_model_text_without_json_is_said_in_a_sentence_with_the_text(app_url, server):
     server.scenario = Scenario(tokens=["Sorry, ", "no JSON ", "today."])
-    output, _, _, verdict, summary, table, _ = run_pipeline(app_url, "twelve countries", "JSON parser + plain function")[-1]
-    assert verdict.startswith("✗ `extract_country_names` failed before it produced anything "
-                              "(the step before it, `JsonOutputParser`, had produced nothing)")
-    assert output is None and "".join(table_texts(table)) == "Sorry, no JSON today."  # the model's answer, in Debug
+    for preset in ["JSON parser + plain function", "JSON parser + generator", "JSON parser"]:
+        output, _, _, verdict, summary, table, _ = run_pipeline(app_url, "twelve countries", preset)[-1]
+        assert verdict.startswith("✗ `JsonOutputParser` failed before it produced anything: "
+                                  "The model's text held no JSON: "), verdict
+        assert "Sorry, no JSON today." in verdict and "UnboundLocalError" not in verdict
+        assert output is None and "".join(table_texts(table)) == "Sorry, no JSON today."  # the model's answer, in Debug
 
 
 def test_one_run_at_a_time_per_session(app_url, server):
