@@ -118,7 +118,6 @@ def local_chat_model(settings: Settings) -> ChatLocalModel:
         max_tokens=settings.default_max_tokens,
         seed=settings.local_seed if settings.local_seed >= 0 else None,  # per request: reproducible answers
         timeout=openai.Timeout(settings.request_timeout),  # its own HTTP client; see models.py
-        max_retries=0,  # a retry would re-send to a model that is restarting: the note says so instead
     )
 
 
@@ -145,6 +144,7 @@ class ChatLocalModel(ChatOpenAICompatible):
     # tool's argument until the cap; and a cap, since it repeats itself long before its window ends.
     temperature: float | None = 0.0
     max_tokens: int | None = Field(default=256, alias="max_completion_tokens")
+    max_retries: int | None = 0  # a retry would re-send to a model that is restarting: the crash note says so
     stream_usage: bool = True
     continues_final_message: bool = True  # llm/runtime_server.py renders the chat so the model goes on
 
@@ -249,13 +249,25 @@ class ChatLocalModel(ChatOpenAICompatible):
                 raise crash from error
             raise
 
+    def get_token_ids(self, text: str) -> list[int]:
+        """The model's own tokens (ChatOpenAI's tiktoken would download its tables)."""
+        runtime = self._runtime
+        runtime.wait_ready()
+        response = httpx.post(f"{runtime.base_url.removesuffix('/v1')}/extras/tokenize", json={"input": text},
+                              headers={"Authorization": f"Bearer {runtime.api_key}"}, timeout=self._timeout_seconds())
+        response.raise_for_status()
+        return [int(token) for token in response.json()["tokens"]]
+
+    def _timeout_seconds(self) -> float:
+        timeout = getattr(self.request_timeout, "read", self.request_timeout)  # LLM_TIMEOUT, as a number
+        return float(timeout or DEFAULT_TIMEOUT)
+
     def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Any = None) -> int:
         """Tokens the prompt takes, by the model's own tokenizer (ChatOpenAI's would need tiktoken's
         downloads), plus a generous allowance for the chat template's markers."""
         runtime = self._runtime
         runtime.wait_ready()
-        timeout = getattr(self.request_timeout, "read", self.request_timeout)  # LLM_TIMEOUT, as a number
-        count = _token_counter(runtime.base_url, runtime.api_key, float(timeout or 60.0))
+        count = _token_counter(runtime.base_url, runtime.api_key, self._timeout_seconds())
         return sum(count(m.text) + PER_MESSAGE_TOKENS for m in messages) + PER_MESSAGE_TOKENS
 
 
