@@ -158,7 +158,7 @@ class ChatLocalModel(ChatOpenAICompatible):
         path = values.get("model_path") or bundled_gguf()  # None stays None: the bundle's path is per machine
         if not os.path.isfile(path):
             raise LocalModelMissing(f"model_path does not name a file: {path}")
-        runtime = runtime_for_file(path, values.get("n_ctx", 2048), values.get("n_threads"))
+        runtime = runtime_for_file(path, values.get("n_ctx", cls.model_fields["n_ctx"].default), values.get("n_threads"))
         values.update(api_key=runtime.api_key, base_url=runtime.base_url)
         # A Timeout object (unhashable) gives each model its own HTTP client, not langchain-openai's
         # process-wide one, whose pooled connections belong to the event loop that used them first.
