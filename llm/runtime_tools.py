@@ -1,9 +1,10 @@
 """Tool calls and JSON Schema answers for the bundled model's process (`llm/runtime_server.py`).
 
-llama-cpp-python's server reads neither OpenAI's `tool_choice: "required"` nor its
-`response_format: {"type": "json_schema"}`, and its `chatml-function-calling` handler drops tool
-results from the prompt and, when the model chooses to answer in words, constrains that answer to
-tool names (the answer comes back empty). So the process does it here, with the GGUF's own chat
+llama-cpp-python's server reads neither OpenAI's `tool_choice: "required"` (its PR #1613 was
+closed unmerged) nor its `response_format: {"type": "json_schema"}`, and its
+`chatml-function-calling` handler drops tool results from the prompt and, when the model chooses
+to answer in words, constrains that answer to tool names (the answer comes back empty; see its
+issue #1338). So the process does it here, with the GGUF's own chat
 template and llama.cpp's grammars:
 
 - the tools are described in the system message, and earlier calls and results are written into
@@ -42,7 +43,8 @@ SAMPLING = ("model", "temperature", "top_p", "top_k", "min_p", "typical_p", "see
 def strict_json_strings() -> None:
     """Schema grammars write strings as JSON allows them: llama-cpp-python's `char` rule admits raw
     control characters (a newline inside a string), which no JSON parser accepts. llama.cpp's own
-    converter excludes them, as the library's plain JSON grammar (JSON_GBNF) already does."""
+    converter excludes them (ggml-org/llama.cpp#5888), as the library's plain JSON grammar already
+    does; its schema converter still does not in 0.3.36 (abetlen/llama-cpp-python#1259, #1721)."""
     from llama_cpp import llama_grammar
 
     rule = llama_grammar.PRIMITIVE_RULES["char"]
