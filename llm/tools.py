@@ -10,7 +10,9 @@ Bad arguments make a tool return a readable error, never raise (`run_tool`):
     (True, '84')
     >>> run_tool({"name": "country_facts", "args": {"name": "kenya"}, "id": "c2"})[1]
     'Kenya: capital Nairobi; population about 55,100,000 (2023); Africa; currency: Kenyan shilling.'
-    >>> run_tool({"name": "calculator", "args": {"expression": "__import__('os')"}, "id": "c3"})
+    >>> run_tool({"name": "calculator", "args": {"expression": "1e999-1e999"}, "id": "c3"})
+    (False, 'Error: calculator refuses a number beyond 1e+100.')
+    >>> run_tool({"name": "calculator", "args": {"expression": "__import__('os')"}, "id": "c4"})
     (False, 'Error: calculator takes numbers and + - * / // % ** ( ) only, not a function call.')
 """
 
@@ -72,6 +74,8 @@ def evaluate(expression: str) -> int | float:
 
 def _value(node: ast.AST) -> int | float:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if not math.isfinite(node.value) or abs(node.value) > MAX_MAGNITUDE:  # 1e999 is inf, and inf-inf nan
+            raise ToolError(f"calculator refuses a number beyond {MAX_MAGNITUDE:.0e}.")
         return node.value
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_value(node.operand))

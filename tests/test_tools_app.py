@@ -70,6 +70,19 @@ def test_a_tool_error_goes_back_to_the_model_as_an_error_result(app_url, server)
     assert "cannot divide by zero" in text_of(final[0][-1])
 
 
+def test_a_tool_that_is_off_never_runs_when_the_model_calls_it(app_url, server, monkeypatch):
+    from llm import tools
+
+    ran = []
+    monkeypatch.setattr(tools, "evaluate", lambda expression: ran.append(expression) or 42)
+    server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "6*7"}', "id": "c1"}])
+    final = run_tools(app_url, "6*7?", "", 0.5, 100, None, "", ["country_facts"])[-1]
+    assert ran == [] and calls_in(final[0])[0]["metadata"]["log"] == "failed"
+    assert [t["function"]["name"] for t in server.requests[0]["tools"]] == ["country_facts"]
+    tool_message = server.requests[-1]["messages"][-1]
+    assert tool_message["role"] == "tool" and "there is no tool named 'calculator'" in tool_message["content"]
+
+
 def test_the_round_limit_holds_and_is_said(app_url, server):
     server.scenario = Scenario(tool_calls=[BOTH[0]], after_tools="unused")
     server.scenario.answers_tools = lambda body: False  # a model that calls a tool every round
@@ -95,7 +108,7 @@ def test_stop_while_a_tool_runs_sends_nothing_more(app_url, server, monkeypatch)
 
     running, release = threading.Event(), threading.Event()
 
-    def slow_tool(call):  # stands in for a tool that takes a while
+    def slow_tool(call, tools):  # stands in for a tool that takes a while
         running.set()
         release.wait(10)
         return True, "84"
@@ -127,7 +140,9 @@ def test_inputs_are_checked_before_anything_goes_upstream(app_url, server):
     client = Client(app_url, verbose=False)
     for message, settings, says in [("", (), "Type a message first."),
                                     ("hi", ("", 0.5, 100, None, "", ["shell"]), "Tools that are on must be a list of"),
+                                    ("hi", ("", 0.5, 100, None, "", ["calculator"] * 10_000),
+                                     "Tools that are on may name each tool once."),
                                     ("hi", ("", "hot"), "Temperature must be a number")]:
         status = run_tools(app_url, message, *settings, client=client)[-1][1]
-        assert status.startswith("⚠") and says.split(" ")[0] in status
+        assert status.startswith("⚠") and says in status.replace("\\", "")
     assert server.requests == []

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.tools import BaseTool
 
 from llm import Accumulator, Phase, Settings, max_concurrency, to_messages
 from llm.backend import Backend
@@ -65,7 +66,8 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
             chosen = {"model": model_name.strip()} if model_name and model_name.strip() else {}
             bound = model.bind_tools([TOOLS[name] for name in tools_on]).bind(
                 temperature=float(temperature), max_tokens=limits.cap(max_tokens), **chosen)
-            view, messages = ToolsView(message), to_messages(message, system_prompt or None)
+            view = ToolsView(message, {name: TOOLS[name] for name in tools_on})
+            messages = to_messages(message, system_prompt or None)
             for number in range(1, MAX_ROUNDS + 2):
                 view.next_round(number)
                 updates = stream_to_page(bound.astream(messages), view, secrets=(backend.secret, api_key))
@@ -119,6 +121,8 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
 def _check_tools(tools_on: Any) -> str | None:
     if not isinstance(tools_on, list) or not all(isinstance(name, str) and name in TOOLS for name in tools_on):
         return f"Tools that are on must be a list of: {', '.join(TOOLS)}."
+    if len(set(tools_on)) != len(tools_on):  # each copy would be one more definition in every request
+        return "Tools that are on may name each tool once."
     return None
 
 
@@ -152,7 +156,8 @@ class ToolsView:
 
     source = "Tools tab"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, tools: dict[str, BaseTool] = TOOLS) -> None:
+        self.tools = tools  # the tools that are on: a call to any other gets an error, and never runs
         self.shown: list[dict[str, Any]] = [{"role": "user", "content": inert_text(message)}]
         self.calls = ToolCalls()
         self.acc: Accumulator | None = None
@@ -192,7 +197,7 @@ class ToolsView:
             if call.state == COMPLETE and call.index not in self._tasks:
                 call.id = call.id or f"call_{self.round}_{call.index}"
                 call.state = RUNNING
-                self._tasks[call.index] = asyncio.ensure_future(asyncio.to_thread(run_tool, call.as_tool_call()))
+                self._tasks[call.index] = asyncio.ensure_future(asyncio.to_thread(run_tool, call.as_tool_call(), self.tools))
                 self._tasks[call.index].add_done_callback(lambda task, call=call: self._ran(call, task))
 
     def _ran(self, call: StreamingCall, task: asyncio.Future) -> None:
