@@ -68,6 +68,8 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
         kind = f"The server answered with an error ({status})."
     elif kinds & {"APITimeoutError", "TimeoutException"} or isinstance(error, TimeoutError):
         kind = "The model stopped sending for too long (timeout)."
+    elif where := _refused_at(error):
+        kind, detail = f"Nothing answers at {where}: is the server running there? (OPENAI_BASE_URL)", ""
     elif kinds & {"APIConnectionError", "TransportError"} or isinstance(error, ConnectionError):
         kind = "The connection to the model broke."
     else:
@@ -75,6 +77,23 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
     if isinstance(status, int):
         detail = _first_sentence(detail)
     return redact(f"{kind} {detail}".strip(), *secrets)
+
+
+def _refused_at(error: BaseException) -> str | None:
+    """The address (scheme, host and port: no user, password, path or query) of a server that
+    refused or could not be reached before anything was sent: httpx's ConnectError in the causes."""
+    seen: BaseException | None = error
+    for _ in range(8):  # causes are a short chain; a loop in them must not hang us
+        if seen is None:
+            return None
+        if type(seen).__name__ == "ConnectError":
+            try:
+                url = seen.request.url  # httpx raises when the error carries no request
+            except Exception:
+                return None
+            return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _first_sentence(text: str) -> str:

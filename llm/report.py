@@ -14,6 +14,7 @@ Plain data, no UI library: the page renders it, tests read it.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk
@@ -140,7 +141,7 @@ class DebugReport:
                 f"| {_ms(s.first_thinking_ms)} | {_ms(s.first_token_ms)} | {s.thinking_tokens} | {s.output_tokens} |",
             ]
         if s.model_name:  # the server's word, so shown inert (the page's header line reads it from here)
-            lines += ["", f"Answered by {inert_code(s.model_name)}."]
+            lines += ["", f"Answered by {inert_code(shown_model_name(s.model_name))}."]
         lines += [line for note in self.notes for line in ("", note)]
         lines += self.probability_lines()
         if final_text is not None:
@@ -191,3 +192,15 @@ def _usage(usage: dict[str, Any] | None) -> str:
         f"in {usage.get('input_tokens', '?')} · out {usage.get('output_tokens', '?')} "
         f"· total {usage.get('total_tokens', '?')}"
     )
+
+
+def shown_model_name(name: str) -> str:
+    """A model's name as the page shows it: a GGUF's file name, not the server's path to it
+    (llama-cpp-python's server names its model by the path it was given).
+
+    >>> shown_model_name("/srv/models/SmolLM2-135M-Instruct.Q4_1.gguf"), shown_model_name("Qwen/Qwen2.5-1.5B")
+    ('SmolLM2-135M-Instruct.Q4_1.gguf', 'Qwen/Qwen2.5-1.5B')
+    """
+    if name.startswith(("/", "~", "\\")) or name.lower().endswith(".gguf") or re.match(r"^[A-Za-z]:[\\/]", name):
+        return re.split(r"[\\/]", name)[-1] or name
+    return name

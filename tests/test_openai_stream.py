@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from llm import Accumulator, aaccumulate, accumulate, build_chat_model, readable_error
-from tests.conftest import SECRET, server_settings
+from tests.conftest import SECRET, free_port, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 
 
@@ -69,6 +69,15 @@ def test_a_dropped_connection_raises_but_keeps_the_partial_answer(server):
         list(accumulate(build_chat_model(server_settings(server)).stream("hi"), acc))
     assert acc.text == "w0 w1 w2 w3"
     assert readable_error(caught.value).startswith("The connection to the model broke.")
+
+
+def test_a_server_that_is_not_there_is_named_by_its_address_without_its_secrets(server):
+    port = free_port()  # bound, then closed: nothing listens there
+    settings = server_settings(server, openai_base_url=f"http://user:pw@127.0.0.1:{port}/v1?key=k1")
+    with pytest.raises(Exception) as caught:
+        list(build_chat_model(settings).stream("hi"))
+    said = readable_error(caught.value)
+    assert said == f"Nothing answers at http://127.0.0.1:{port}: is the server running there? (OPENAI_BASE_URL)"
 
 
 def test_a_stall_times_out_and_keeps_the_partial_answer(server):
