@@ -132,8 +132,16 @@ def test_when_listing_fails_the_picker_holds_the_configured_model_and_takes_a_ty
         server.models_status = 200
 
 
-def test_the_bundled_model_has_no_list_so_the_picker_is_a_text_box():
+@pytest.mark.local_model
+def test_offline_the_picker_names_the_bundled_model_not_a_server_nobody_set_up():
     from llm import Settings
     from llm.models import available_models
 
     assert available_models(Settings(provider="local")) is None
+    demo, url = launch(Settings(provider="local"))
+    try:
+        props = picker(url)["props"]
+        assert props["value"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+        assert props["info"].startswith("The bundled model, offline") and "server did not list" not in props["info"]
+    finally:
+        demo.close()

@@ -142,5 +142,10 @@ class ModelPicker(gr.Dropdown):
         """Called when the page's config is made (again at launch): the list as read by then."""
         listed = self._backend.listed_models
         self.choices = [(name, name) for name in listed or [self._backend.configured_model]]
-        self.info = None if listed else "The server did not list its models; type a model name."
+        if listed:
+            self.info = None
+        elif not self._backend.takes_keys:  # the bundled model: no server was set up to ask
+            self.info = "The bundled model, offline on this machine's CPU (no server, no key)."
+        else:
+            self.info = "The server did not list its models; type a model name."
         return super().get_config(cls) if cls is not None else super().get_config()
