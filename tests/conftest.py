@@ -100,6 +100,7 @@ def start_app(args: list[str], env_extra: dict[str, str], port: int) -> subproce
     process = subprocess.Popen(
         [sys.executable, "app.py", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=_interrupt_as_in_a_terminal if os.name == "posix" else None,
     )
     deadline = time.monotonic() + 90
     while not _answers(f"http://127.0.0.1:{port}/"):
@@ -110,6 +111,15 @@ def start_app(args: list[str], env_extra: dict[str, str], port: int) -> subproce
             pytest.fail("app.py did not answer within 90 s")
         time.sleep(0.2)
     return process
+
+
+def _interrupt_as_in_a_terminal() -> None:
+    """Ctrl-C's signal at its default in the app, as in a terminal. A shell without job control
+    starts background jobs with SIGINT ignored, and a process inherits that: the suite run that way
+    (`bash .ci/run &`) would start an app that Ctrl-C cannot stop."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def runtime_children(pid: int) -> list[int]:
