@@ -19,7 +19,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -210,40 +210,41 @@ class ChatLocalModel(ChatOpenAICompatible):
         return payload
 
     def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        process = self._runtime.wait_ready()
-        try:
+        with self._served():
             return super()._generate(messages, *args, **kwargs)
-        except Exception as error:
-            if crash := self._runtime.crash_during(process):
-                raise crash from error
-            raise
 
     async def _agenerate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
-        process = await asyncio.to_thread(self._runtime.wait_ready)
-        try:
+        async with self._aserved():
             return await super()._agenerate(messages, *args, **kwargs)
-        except Exception as error:
-            if crash := await asyncio.to_thread(self._runtime.crash_during, process):
-                raise crash from error
-            raise
 
     def _stream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        process = self._runtime.wait_ready()
-        try:
+        with self._served():
             yield from super()._stream(messages, *args, **kwargs)
-        except Exception as error:
-            if crash := self._runtime.crash_during(process):
-                raise crash from error
-            raise
 
     async def _astream(
         self, messages: list[BaseMessage], *args: Any, **kwargs: Any
     ) -> AsyncIterator[ChatGenerationChunk]:
+        async with self._aserved(), aclosing(super()._astream(messages, *args, **kwargs)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    @contextmanager
+    def _served(self) -> Iterator[None]:
+        """Waits for the model's process; an error while it answers is the crash note if the process ended."""
+        process = self._runtime.wait_ready()
+        try:
+            yield
+        except Exception as error:
+            if crash := self._runtime.crash_during(process):
+                raise crash from error
+            raise
+
+    @asynccontextmanager
+    async def _aserved(self) -> AsyncIterator[None]:
+        """`_served` off the event loop: waiting and reaping happen in a thread."""
         process = await asyncio.to_thread(self._runtime.wait_ready)
         try:
-            async with aclosing(super()._astream(messages, *args, **kwargs)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            yield
         except Exception as error:
             if crash := await asyncio.to_thread(self._runtime.crash_during, process):
                 raise crash from error
