@@ -98,6 +98,7 @@ def _stream_chat_on_a_thread(app: Any) -> None:
     """Put our route for /v1/chat/completions before the library's."""
     from fastapi import Depends, Request
     from fastapi.responses import JSONResponse, StreamingResponse
+    from llama_cpp import Llama
     from llama_cpp.server import app as server
     from llama_cpp.server.types import CreateChatCompletionRequest
     from pydantic import ValidationError
@@ -116,8 +117,7 @@ def _stream_chat_on_a_thread(app: Any) -> None:
         elif sent.get("continue_final_message") is True and (body.messages or [{}])[-1].get("role") == "assistant":
             answer = _continuation
         else:
-            def answer(llama: Any, **kwargs: Any) -> Any:
-                return type(llama).create_chat_completion(llama, **kwargs)
+            answer = Llama.create_chat_completion
         if not body.stream:
             async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
                 kwargs = _arguments(body)
