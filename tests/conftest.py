@@ -103,7 +103,7 @@ def start_app(args: list[str], env_extra: dict[str, str], port: int) -> subproce
         preexec_fn=_interrupt_as_in_a_terminal if os.name == "posix" else None,
     )
     deadline = time.monotonic() + 90
-    while not _answers(f"http://127.0.0.1:{port}/"):
+    while not page_answers(f"http://127.0.0.1:{port}/"):
         if process.poll() is not None:
             pytest.fail(f"app.py exited: {process.stdout.read().decode()[-2000:]}")
         if time.monotonic() > deadline:
@@ -216,7 +216,8 @@ def unconfigured_app_url():
         yield url
 
 
-def _answers(url: str) -> bool:
+def page_answers(url: str) -> bool:
+    """Whether the app at `url` serves its page (or its login, behind APP_AUTH)."""
     try:
         return httpx.get(f"{url}config", timeout=2).status_code in (200, 401)  # 401: up, behind APP_AUTH
     except httpx.TransportError:

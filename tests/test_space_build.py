@@ -23,10 +23,9 @@ import subprocess
 import time
 import venv
 
-import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, page_answers
 
 pytestmark = [pytest.mark.local_model, pytest.mark.space_build]
 
@@ -77,7 +76,7 @@ def test_the_space_builder_installs_requirements_alone_and_the_app_streams_offli
     try:
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 120
-        while not _answers(url):
+        while not page_answers(url):
             assert app.poll() is None, f"app.py exited: {(tmp_path / 'app.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, "the Space's app did not answer within 120 s"
             time.sleep(0.5)
@@ -97,13 +96,6 @@ def test_the_space_builder_installs_requirements_alone_and_the_app_streams_offli
         app.terminate()
         app.wait(timeout=30)
         log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}config", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _text(answer) -> str:
