@@ -22,9 +22,11 @@ it imports nothing from this package.
     {'response_format': {'type': 'json_object', 'schema': {'type': 'object'}}}
     >>> tool_choice_of({"tools": [{"function": {"name": "f"}}]}), tool_choice_of({"tools": [], "tool_choice": "auto"})
     ('auto', None)
+    >>> tool_choice_of({"messages": [{"role": "tool", "content": "84"}]})
+    'none'
     >>> as_chat([{"role": "assistant", "content": None, "tool_calls": [{"id": "1", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
     ...          {"role": "tool", "tool_call_id": "1", "content": "2"}], [])
-    [{'role': 'assistant', 'content': 'functions.f:\\n{"x": 1}'}, {'role': 'tool', 'content': 'functions.f returned:\\n2'}]
+    [{'role': 'assistant', 'content': 'functions.f:\\n{"x": 1}'}, {'role': 'tool', 'content': '2'}]
 """
 
 from __future__ import annotations
@@ -68,22 +70,28 @@ def openai_to_llama(sent: dict) -> dict:
 
 
 def tool_choice_of(sent: dict) -> str | dict | None:
-    """`auto`, `required` or a named tool when the request offers tools the model may call; else None.
-    As in OpenAI's API, tools without a `tool_choice` mean `auto`."""
-    if not sent.get("tools"):
-        return None
-    choice = sent.get("tool_choice") or "auto"
-    return None if choice == "none" else choice
+    """`auto`, `required` or a named tool when the request offers tools the model may call; `none`
+    when it may not call one but the chat holds earlier calls or results (the GGUF's template would
+    drop the calls); else None, a plain chat. As in OpenAI's API, tools without a `tool_choice`
+    mean `auto`."""
+    messages = sent.get("messages") if isinstance(sent.get("messages"), list) else []
+    history = any(isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in messages)
+    choice = (sent.get("tool_choice") or "auto") if sent.get("tools") else "none"
+    return None if choice == "none" and not history else choice
 
 
-def answer_with_tools(llama: Any, *, messages: list[dict], tools: list[dict], tool_choice: str | dict,
+def answer_with_tools(llama: Any, *, messages: list[dict], tools: list[dict] | None, tool_choice: str | dict,
                       stream: bool = False, **options: Any) -> Any:
-    """An OpenAI chat completion (or its chunks, when streaming): one tool call, or words."""
+    """An OpenAI chat completion (or its chunks, when streaming): one tool call, or words (always
+    words with `tool_choice="none"`, where the tools are still described)."""
     sampling = {k: v for k, v in options.items() if k in SAMPLING and v is not None}
     sampling["max_tokens"] = options.get("max_tokens")  # None: up to the window, as in a chat (not 16, a completion's)
+    tools = tools or [] if tool_choice != "none" else []  # none: the model sees the calls made, not the menu
     by_name = {tool["function"]["name"]: tool["function"] for tool in tools}
     prompt = render(llama, as_chat(messages, tools))
-    if isinstance(tool_choice, dict):
+    if tool_choice == "none":
+        name = None
+    elif isinstance(tool_choice, dict):
         name = tool_choice["function"]["name"]
         if name not in by_name:
             raise ValueError(f"tool_choice names {name!r}, which is not among the tools")
@@ -92,7 +100,7 @@ def answer_with_tools(llama: Any, *, messages: list[dict], tools: list[dict], to
         picked = allowed[0] if len(allowed) == 1 else _choose(llama, prompt, allowed, sampling.get("seed"))
         name = None if picked == MESSAGE else picked.removeprefix("functions.").removesuffix(":")
     if name is None:
-        words = llama.create_completion(prompt=prompt + MESSAGE + "\n", stream=stream,
+        words = llama.create_completion(prompt=prompt + (MESSAGE + "\n" if tools else ""), stream=stream,
                                         **{**sampling, "stop": [*(sampling.get("stop") or []), "<|im_end|>"]})
         return _chat_words(words, stream)
     from llama_cpp.llama_grammar import LlamaGrammar
@@ -106,8 +114,8 @@ def answer_with_tools(llama: Any, *, messages: list[dict], tools: list[dict], to
 
 def as_chat(messages: list[dict], tools: list[dict]) -> list[dict]:
     """Plain chat messages the GGUF's template renders: the tools described in the system message,
-    earlier calls as `functions.NAME:` lines, results as the tool's turn."""
-    names = {}
+    earlier calls as `functions.NAME:` lines, results as they are, in the tool's turn (SmolLM2 read
+    'functions.calculator returned: 84' as code to explain, and '84' as the answer to give)."""
     chat = []
     for message in messages:
         role, content = message.get("role"), _text(message.get("content"))
@@ -115,11 +123,8 @@ def as_chat(messages: list[dict], tools: list[dict]) -> list[dict]:
             calls = []
             for call in message["tool_calls"]:
                 function = call.get("function") or {}
-                names[call.get("id")] = function.get("name")
                 calls.append(f"functions.{function.get('name')}:\n{function.get('arguments') or '{}'}")
             content = "\n".join([content, *calls] if content else calls)
-        elif role == "tool":
-            content = f"functions.{names.get(message.get('tool_call_id'), 'tool')} returned:\n{content}"
         chat.append({"role": role, "content": content})
     if tools:
         described = _describe(tools)

@@ -1,6 +1,7 @@
 """The bundled SmolLM2 model, really run by llama-cpp-python in its own process."""
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -162,6 +163,17 @@ def test_the_page_says_local_and_how_to_switch(local_app_url):
     assert "OPENAI_API_KEY" in config
 
 
+def test_offline_no_example_promises_what_the_bundled_model_cannot_do(local_app_url, app_url):
+    from ui.chat_tab import EXAMPLES, THINKING
+    from ui.tools_tab import EXAMPLE, LOCAL_EXAMPLE, LOCAL_SAYS
+
+    offline, online = httpx.get(f"{local_app_url}config").text, httpx.get(f"{app_url}config").text
+    assert THINKING[1] not in offline and THINKING[1] in online  # SmolLM2 has no thoughts to show apart
+    assert all(json.dumps(label)[1:-1] in offline for _, label in EXAMPLES if label != THINKING[1])
+    assert json.dumps(LOCAL_EXAMPLE) in offline and json.dumps(EXAMPLE) not in offline
+    assert json.dumps(LOCAL_SAYS)[1:-1] in offline and json.dumps(LOCAL_SAYS)[1:-1] not in online
+
+
 def test_a_second_user_waits_in_the_queue_and_sees_it(local_app_url):
     from gradio_client.utils import Status
 
@@ -227,9 +239,24 @@ def test_the_notebook_asks_the_bundled_model_for_json(capsys):
     assert "matches the schema ✓" in llm.json_note and len(chunks) >= 5
 
 
-def test_the_tools_tab_says_the_bundled_model_cannot_call_tools(local_app_url):
-    from ui.tools_tab import LOCAL_CANNOT
+def test_offline_the_tools_tab_calls_the_calculator_and_84_feeds_the_answer(local_app_url):
+    """Round 1 must call (tool_choice="required"; the schema's grammar writes the arguments), round 2
+    answers in words from the result (tool_choice="none"): both are said on the page."""
+    from ui.tools_tab import LOCAL_EXAMPLE
 
-    status = Client(local_app_url, verbose=False).predict("What is 12*7?", api_name="/tools")[1]
-    assert "The bundled model cannot call tools" in status and "OPENAI_BASE_URL" in status
-    assert LOCAL_CANNOT.startswith("The bundled model cannot call tools")
+    job = Client(local_app_url, verbose=False).submit(LOCAL_EXAMPLE, "", 0.0, 64, api_name="/tools")
+    job.result(timeout=300)
+    outputs = job.outputs()
+    calls = [m for out in outputs for m in out[0] if (m.get("metadata") or {}).get("title", "").startswith("Tool call:")]
+    assert calls and all("calculator" in m["metadata"]["title"] for m in calls)
+    shown = [m["content"][0]["text"] for m in calls if m["metadata"]["log"] == "streaming"]
+    final_call = calls[-1]["content"][0]["text"]
+    assert '"expression": "12*7"' in final_call and final_call.endswith("**Result:** 84")
+    grown = {text for text in shown if '"expression"' in text and '"12*7"' not in text}
+    assert grown, "the arguments were never seen part-way"
+    statuses = [out[1] for out in outputs]
+    assert any('round 1 (`tool_choice="required"`)' in status for status in statuses)
+    assert any('round 2 (`tool_choice="none"`)' in status for status in statuses)
+    assert statuses[-1] == "✓ Answered."
+    answer = outputs[-1][0][-1]
+    assert answer["metadata"] is None and "84" in answer["content"][0]["text"]

@@ -4,9 +4,11 @@ ChatOpenAI streams them: fragments by index, merged with `+`."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 
 from llm.tools import MAX_EXPRESSION_CHARS, TOOLS, run_tool
@@ -57,11 +59,20 @@ def test_country_facts_come_from_the_bundled_table():
 def test_bad_calls_get_a_readable_error_never_an_exception():
     assert run_tool({"name": "shell", "args": {}, "id": "x"}) == (
         False, "Error: there is no tool named 'shell'; the tools are calculator, country_facts.")
-    ok, text = call("calculator")  # no arguments
-    assert not ok and text.startswith("Error: calculator could not run with these arguments (ValidationError")
+    assert call("calculator") == (False, "Error: calculator needs an expression, such as 12*7.")  # no arguments
+    ok, text = call("calculator", expression="1", sneaky=1)
+    assert not ok and text.startswith("Error: calculator could not run with these arguments (TypeError")
     ok, text = call("country_facts", name=["Kenya"])
     assert not ok and "could not run" in text
     assert set(TOOLS) == {"calculator", "country_facts"}
+
+
+def test_the_calculator_schema_shows_a_model_arithmetic_only():
+    """The pattern is what makes the bundled model write '12*7' (its grammar), not '{12} * {7}'."""
+    pattern = re.compile(convert_to_openai_tool(TOOLS["calculator"])["function"]["parameters"]["properties"]
+                         ["expression"]["pattern"])
+    assert all(pattern.match(e) for e in ("12*7", "(3 + 4.5) / 2", "-2**10", "9" * 200))
+    assert not any(pattern.match(e) for e in ("{12} * {7}", "x", ".5", "abs(1)", "9" * 201))
 
 
 def test_the_server_streams_parallel_calls_interleaved_and_answers_with_the_results(server):

@@ -10,6 +10,7 @@ from gradio_client import Client
 
 from tests.openai_server import Scenario
 from tests.test_app import cancel, cancel_once_streaming
+from ui.tools_tab import NO_CALL
 
 BOTH = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
         {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
@@ -146,3 +147,21 @@ def test_inputs_are_checked_before_anything_goes_upstream(app_url, server):
         status = run_tools(app_url, message, *settings, client=client)[-1][1]
         assert status.startswith("⚠") and says in status.replace("\\", "")
     assert server.requests == []
+
+
+def test_an_answer_with_no_call_says_so_once_instead_of_a_bare_tick(app_url, server):
+    """llama_cpp.server (no tool-calling chat format) answered '12*7 = 96' under "✓ Answered."."""
+    server.scenario = Scenario(tokens=["12*7 = 96", " / The capital", " of Kenya is Kiswahili"])
+    outputs = run_tools(app_url)
+    final, status = outputs[-1][0], outputs[-1][1]
+    assert status == f"✓ {NO_CALL}"
+    said = [m for m in final if (m.get("metadata") or {}).get("title") == "ℹ What happened"]
+    assert [text_of(m) for m in said] == [NO_CALL] and final[-1] is said[0]
+    assert "96" in text_of(final[-2]) and not calls_in(final)
+    assert "tool_choice" not in server.requests[-1]  # the scripted server is not local: the model chooses
+
+
+def test_after_tools_ran_the_answer_is_not_said_to_lack_a_call(app_url, server):
+    server.scenario = Scenario(tool_calls=BOTH[:1])
+    final, status = run_tools(app_url)[-1][:2]
+    assert status == "✓ Answered." and NO_CALL not in json.dumps(final)

@@ -35,9 +35,17 @@ from .stream_to_page import MARKS, stream_to_page
 MAX_ROUNDS = 3
 STOPPED = "stopped"
 TOOLS_STOPPED = "■ Stopped by you: what had arrived stays; a tool still running was left to finish unseen."
-LOCAL_CANNOT = ("The bundled model cannot call tools (SmolLM2-135M makes no call when it may choose): connect a "
-                "server that can, with OPENAI_BASE_URL or OPENAI_API_KEY (see README, \"Tool calls stream too\").")
+# Offline, the bundled model is told when to call: at 135M it calls a tool after it has the result
+# (country_facts('Mali') after 84 came back), so it must call one first and answer in words after.
+LOCAL_CHOICES = ("required", "none")
+LOCAL_SAYS = ("Offline, the bundled model (SmolLM2-135M) is told when to call, as it does not choose well by itself: "
+              "in round 1 it must call one tool (`tool_choice=\"required\"`: a grammar lets it pick only a tool's "
+              "name, and write only arguments that fit that tool's schema), and in round 2 it answers in words from "
+              "the result (`tool_choice=\"none\"`).")
+NO_CALL = ("Answered without calling a tool: tools were offered and none was called, so any figure or fact in the "
+           "answer comes from the model alone.")
 EXAMPLE = "What is 12*7, and what is the capital of Kenya?"
+LOCAL_EXAMPLE = "What is 12*7?"  # one call: the bundled model makes one per round
 
 
 def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
@@ -53,7 +61,7 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
         session = getattr(http, "session_hash", None) or ""
         tools_on = list(TOOLS) if tools_on is None else tools_on
         model, problem = backend.model_for(api_key)
-        refusal = (problem or (LOCAL_CANNOT if local else None) or check_text(system_prompt, "system prompt")
+        refusal = (problem or check_text(system_prompt, "system prompt")
                    or check_text(model_name, "model name") or _check_tools(tools_on)
                    or limits.refuse(session, message, temperature, max_tokens, what="message"))
         if refusal:
@@ -64,12 +72,13 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
                 yield gr.skip(), f"⚠ {inert_text(busy)}", gr.skip(), *debug.unchanged()
                 return
             chosen = {"model": model_name.strip()} if model_name and model_name.strip() else {}
-            bound = model.bind_tools([TOOLS[name] for name in tools_on]).bind(
-                temperature=float(temperature), max_tokens=limits.cap(max_tokens), **chosen)
+            options = {"temperature": float(temperature), "max_tokens": limits.cap(max_tokens), **chosen}
             view = ToolsView(message, {name: TOOLS[name] for name in tools_on})
             messages = to_messages(message, system_prompt or None)
             for number in range(1, MAX_ROUNDS + 2):
-                view.next_round(number)
+                choice = LOCAL_CHOICES[min(number, len(LOCAL_CHOICES)) - 1] if local and tools_on else None
+                view.next_round(number, choice)
+                bound = model.bind_tools([TOOLS[name] for name in tools_on], tool_choice=choice).bind(**options)
                 updates = stream_to_page(bound.astream(messages), view, secrets=(backend.secret, api_key))
                 async with aclosing(updates):  # Stop closes this generator, which closes the request upstream
                     async for update in updates:
@@ -89,12 +98,12 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
             "The model may call two small tools: `calculator` (arithmetic) and `country_facts` (a bundled "
             "table). Each call's arguments grow as they stream, field by field; the call runs as soon as they "
             "are complete, and its result goes back to the model, whose answer then streams."
-            + (f"\n\n⚠ {LOCAL_CANNOT}" if local else "")
+            + (f"\n\n{LOCAL_SAYS}" if local else "")
         )
         conversation = gr.Chatbot(label="Conversation", elem_id="tools-chat", height=420)
         status = gr.Markdown("", elem_id="tools-status")
         with gr.Row():
-            message = CheckedTextbox(EXAMPLE, label="Message", lines=2, scale=4, elem_id="tools-message")
+            message = CheckedTextbox(LOCAL_EXAMPLE if local else EXAMPLE, label="Message", lines=2, scale=4, elem_id="tools-message")
             with gr.Column(scale=1):
                 run = gr.Button("Send", variant="primary", elem_id="tools-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="tools-stop")
@@ -137,6 +146,11 @@ def stop_tools(view: ToolsView | None, answer: DebugAnswer | None) -> tuple[Any,
     return view.page(), TOOLS_STOPPED, *marks
 
 
+def said(text: str) -> dict[str, Any]:
+    """What happened, as a titled message the model never sees."""
+    return {"role": "assistant", "content": inert_text(text), "metadata": {"title": "ℹ What happened"}}
+
+
 def call_message(call: StreamingCall) -> dict[str, Any]:
     """One call as a titled message: its arguments so far (inert: in a code block), then its result."""
     arguments = json.dumps(call.arguments, ensure_ascii=False, indent=1)
@@ -162,15 +176,17 @@ class ToolsView:
         self.calls = ToolCalls()
         self.acc: Accumulator | None = None
         self.round = 0
+        self.choice: str | None = None  # the round's tool_choice, when the tab sets one
         self.note = ""
+        self.said = ""  # what happened, said once at the end (not a warning)
         self.finished = False
         self._tasks: dict[int, asyncio.Future] = {}
         self._hand_over = HandOver()  # this view, for Stop
 
-    def next_round(self, number: int) -> None:
+    def next_round(self, number: int, choice: str | None = None) -> None:
         if self.acc is not None:
             self.shown = self._messages()
-        self.round, self.calls, self.acc, self._tasks = number, ToolCalls(), None, {}
+        self.round, self.choice, self.calls, self.acc, self._tasks = number, choice, ToolCalls(), None, {}
 
     def _messages(self) -> list[dict[str, Any]]:
         current = [call_message(call) for call in self.calls]
@@ -179,15 +195,18 @@ class ToolsView:
         return [*self.shown, *current]
 
     def page(self) -> list[dict[str, Any]]:
-        return self._messages() + ([note(self.note)] if self.note else [])
+        return self._messages() + ([note(self.note)] if self.note else []) + ([said(self.said)] if self.said else [])
 
     def status(self) -> str:
         if self.note:
             return f"⚠ {inert_text(self.note)}"
         states = [call.state for call in self.calls]
+        told = f" (`tool_choice=\"{self.choice}\"`)" if self.choice else ""
         if any(state in (STREAMING, RUNNING) for state in states) or (self.acc and self.acc.phase is Phase.STREAMING):
-            return f"{STREAMING_MARK} round {self.round}: {len(states)} tool calls so far."
-        return f"✓ Round {self.round} done."
+            return f"{STREAMING_MARK} round {self.round}{told}: {len(states)} tool calls so far."
+        if self.said:
+            return f"✓ {self.said}"
+        return f"✓ Round {self.round}{told} done."
 
     def _start_ready_calls(self) -> None:
         """Run each call whose arguments just closed as one JSON object (or were found complete at the end)."""
@@ -218,7 +237,9 @@ class ToolsView:
         self.calls.finish(acc.records[-1].ms_since_start if acc.records else None)
         self._start_ready_calls()
         self.finished = not self.calls_made()
-        return self.page(), self.status() if self.calls_made() else "✓ Answered.", self._hand_over(self)
+        if self.finished and self.round == 1:  # no call in the whole message: say so, or ✓ would vouch for it
+            self.said = NO_CALL
+        return self.page(), self.status() if self.calls_made() or self.said else "✓ Answered.", self._hand_over(self)
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         self.acc, self.finished = acc, True
