@@ -146,6 +146,23 @@ def test_the_events_can_be_exported_as_json_lines(app_url, server):
     assert all(line["run_id"] and isinstance(line["parent_ids"], list) for line in lines)
 
 
+def test_the_file_box_is_hidden_until_the_first_export(app_url):
+    config = httpx.get(f"{app_url}config").json()
+    box = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "pipeline-files")
+    assert box["props"]["visible"] is False  # an export's update makes it visible (the browser test sees it)
+
+
+def test_a_chain_comes_with_its_question_unless_the_visitor_wrote_one():
+    from llm.pipelines import PRESETS
+    from ui.pipeline_tab import chosen_chain
+
+    generator = PRESETS["JSON parser + generator"]
+    assert chosen_chain(generator.name, PRESETS["model only"].question) == (generator.teaches, generator.question)
+    assert chosen_chain(generator.name, "  ") == (generator.teaches, generator.question)
+    teaches, question = chosen_chain(generator.name, "Five countries of Africa")
+    assert teaches == generator.teaches and question == {"__type__": "update"}  # gr.skip(): the question stays
+
+
 def test_the_page_lists_the_pipeline_tab_and_its_api(app_url):
     info = httpx.get(f"{app_url}gradio_api/info").json()
     named = info["named_endpoints"]["/pipeline"]

@@ -28,12 +28,13 @@ from .inputs import CheckedSlider, CheckedTextbox, MessageBox
 from .stream_to_page import stop_answer, stream_to_page
 
 # (message, label): shown in the empty chat; a click sends the message with the current settings.
+# Offline, Thinking is left out: SmolLM2-135M has no separate thoughts to show.
 EXAMPLES = [
     ("Who's Elon Musk?", "Who's Elon Musk? (the how-to's question)"),
     ("Write a long story about a lighthouse keeper and the sea, in ten paragraphs.",
      "A long answer: ten paragraphs, hundreds of chunks"),
-    ("How many times does the letter r appear in 'strawberry'? Think it through step by step before you answer.",
-     "Thinking: a reasoning model shows its thoughts apart from the answer"),
+    THINKING := ("How many times does the letter r appear in 'strawberry'? Think it through step by step before you "
+                 "answer.", "Thinking: a reasoning model shows its thoughts apart from the answer"),
     ("Give me a Markdown table of three planets with their diameter and a fun fact.",
      "Markdown: a table that takes shape as it streams"),
 ]
@@ -42,6 +43,8 @@ EXAMPLES = [
 def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> gr.ChatInterface:
     """Lay out the Chat tab (inside the current Blocks) and return its ChatInterface."""
     configured = backend.configured_model
+    local = backend.settings is not None and backend.settings.provider == "local"
+    examples = [example for example in EXAMPLES if not (local and example is THINKING)]
 
     async def chat(
         message: str, history: list[dict], system_prompt: str, temperature: float, max_tokens: float,
@@ -110,8 +113,8 @@ def chat_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
                                show_label=False, submit_btn=True, stop_btn=True),
             # Only the message: the settings keep what the visitor chose. Never cached: that would run the
             # model at start-up (Spaces' default).
-            examples=[[message, *[None] * 6] for message, _ in EXAMPLES],
-            example_labels=[label for _, label in EXAMPLES],
+            examples=[[message, *[None] * 6] for message, _ in examples],
+            example_labels=[label for _, label in examples],
             cache_examples=False,
             api_name="chat",
             concurrency_limit=max_concurrency(defaults),

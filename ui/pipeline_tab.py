@@ -95,7 +95,8 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
         latest_run = gr.State(None)
         with gr.Row():
             export = gr.Button("Export the events", scale=0, elem_id="pipeline-export")
-            files = gr.File(label="Events (.jsonl)", interactive=False, height=100, elem_id="pipeline-files")
+            files = gr.File(label="Events (.jsonl)", interactive=False, height=100, visible=False,
+                            elem_id="pipeline-files")  # shown with the first export
 
     def export_events(latest: PipelineRun | None) -> tuple[Any, str]:
         if latest is None or not latest.events:
@@ -104,12 +105,13 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                                    files.GRADIO_CACHE)
         return path, f"Exported {len(latest.events)} events."
 
-    preset.change(lambda name: PRESETS[name].teaches if name in PRESETS else "", preset, teaches,
-                  api_visibility="undocumented", queue=False)
+    preset.change(chosen_chain, [preset, question], [teaches, question], api_visibility="undocumented", queue=False)
     event = gr.on([run.click, question.submit], run_pipeline, [question, preset, temperature, max_tokens, api_key],
                   [output, events, lanes, verdict, latest_run, *debug.outputs], api_name="pipeline",
                   show_progress="minimal", concurrency_limit=max_concurrency(defaults))
-    export.click(export_events, latest_run, [files, verdict], api_name="export_events")
+    export.click(export_events, latest_run, [files, verdict], api_name="export_events").then(
+        lambda latest: gr.File(visible=latest is not None and bool(latest.events)), latest_run, files,
+        api_visibility="undocumented", queue=False)
     wire_stop(stop, event, PipelineView.source, verdict, PIPELINE_STOPPED, debug)
 
 
@@ -140,6 +142,16 @@ class PipelineView:
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
                 f"✗ {self.run.failure(inert_text(error), inert_text)}", self._hand_over(self.run))
+
+
+def chosen_chain(name: str, question: str) -> tuple[str, Any]:
+    """A chain comes with the question it was made for ("Who's Elon Musk?" through the country-names
+    chain gave ["Elon Musk"]), unless the visitor wrote a question of their own."""
+    if name not in PRESETS:
+        return "", gr.skip()
+    examples = {p.question for p in PRESETS.values()}
+    own = isinstance(question, str) and question.strip() and question not in examples
+    return PRESETS[name].teaches, gr.skip() if own else PRESETS[name].question
 
 
 def output_value(output: Any) -> Any:
