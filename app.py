@@ -98,8 +98,9 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)
             token_probabilities(debug, limits, max_concurrency(defaults))
-            replay_ends = chunk_files(debug, chat)
-        for event in [debug_tab.select, *(ended.then for ended in replay_ends)]:
+            chunk_files(debug, chat)
+        # The explorer shows the latest answer when Debug opens, and follows it to its end (a replay's too).
+        for event in [debug_tab.select, debug.ended.change]:
             event(**explorer.show_whole_answer())
 
         async def page_opened() -> None:

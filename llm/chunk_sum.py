@@ -69,8 +69,8 @@ def explore(chunks: Sequence[AIMessageChunk], first: int, last: int, final: AIMe
 
 def _meaning(first: int, last: int, count: int, total: AIMessageChunk, final: AIMessageChunk | None) -> str:
     if first == 0 and last == count - 1:
-        if final is None:
-            return f"All {count} chunks: the whole answer."
+        if final is None:  # no final message yet: the answer is still streaming
+            return f"The {count} chunks so far: the answer is still streaming (this follows it when it ends)."
         same = "✓ equal to" if total == final else "✗ different from"
         return f"All {count} chunks: the whole answer, {same} the message the stream accumulated."
     if first == 0:

@@ -113,6 +113,21 @@ def test_debug_tab_shows_every_chunk_the_summary_and_the_timeline(open_page, app
     assert plot.get_by_text("When each chunk arrived").count() >= 1
 
 
+def test_the_explorer_follows_the_answer_when_debug_is_opened_mid_answer(open_page, app_url, server):
+    """It showed "No answer yet" beside an 11-chunk table, and "All 5 chunks" beside 13."""
+    tokens = numbered_tokens(40)
+    page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=15), "Count slowly, please.")
+    page.wait_for_function("() => window.__seen.length >= 3")
+    page.get_by_role("tab", name="Debug").click()
+    meaning = page.locator("#sum-meaning")
+    meaning.get_by_text("chunks so far: the answer is still streaming").wait_for()
+    page.locator("#debug-summary").get_by_text("✓ Complete").wait_for(timeout=30_000)
+    # 44 chunks: the role chunk, 40 tokens, finish, usage and LangChain's closing chunk
+    meaning.get_by_text("All 44 chunks: the whole answer, ✓ equal to").wait_for(timeout=10_000)
+    assert page.locator("#sum-last input[type=number]").input_value() == "43"
+    assert page.locator("#sum-text textarea").input_value() == "".join(tokens)
+
+
 def test_stop_keeps_the_partial_answer_and_closes_the_upstream_request(open_page, app_url, server):
     tokens = numbered_tokens(400)
     page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=20), "Go on forever.")

@@ -11,7 +11,7 @@ from llm import Phase
 from llm.branching import Origin
 from ui.chat_view import ChatView
 from ui.debug_outputs import DebugAnswer
-from ui.stream_to_page import stop_answer, stream_to_page
+from ui.stream_to_page import MARKS, stop_answer, stream_to_page
 
 SKIP = {"__type__": "update"}
 
@@ -47,8 +47,9 @@ def run(coroutine):
 
 def test_a_complete_answer_ends_with_every_chunk_and_the_sum_check():
     updates = run(collect(stream_to_page(chunks("Hel", "lo"), ChatView())))
-    answer, summary, rows, _, latest, model_line, to_shade = updates[-1]
+    answer, summary, rows, _, latest, model_line, to_shade, ended = updates[-1]
     assert answer == "Hello"
+    assert all(update[-1] == SKIP for update in updates[:-1]) and isinstance(ended, int)  # a new end, once
     assert to_shade is None  # no probabilities asked: the token view has nothing to follow
     assert summary.startswith("**✓ Complete**") and "Sum check ✓ the 2 chunks" in summary
     assert [row[3] for row in rows] == ['"Hel"', '"lo"']
@@ -58,7 +59,7 @@ def test_a_complete_answer_ends_with_every_chunk_and_the_sum_check():
 
 def test_a_failure_keeps_the_partial_answer_and_says_why_without_the_secret():
     updates = run(collect(stream_to_page(chunks("Par", "tial", fail_after=True), ChatView())))
-    messages, summary, rows, _, latest, _, _ = updates[-1]
+    messages, summary, rows, _, latest, _, _, _ = updates[-1]
     assert messages[0]["content"] == "Partial"
     assert messages[-1]["metadata"]["title"] == "⚠ Note" and "connection" in messages[-1]["content"].lower()
     assert "FAKEFAKE" not in str(updates)
@@ -82,10 +83,10 @@ def test_stop_marks_the_answer_of_its_own_tab_and_the_loop_sends_nothing_more():
         async with aclosing(updates):
             first = await anext(updates)
             latest = first[4]
-            assert stop_answer("JSON tab", ("stopped",))(latest) == (SKIP,) * 4  # another tab's Stop
+            assert stop_answer("JSON tab", ("stopped",))(latest) == (SKIP,) * (1 + MARKS)  # another tab's Stop
             assert latest.acc.phase is Phase.STREAMING
-            summary, rows, _ = stop_answer("")(latest)
-            assert summary.startswith("**■ Stopped by you**") and rows
+            summary, rows, _, ended = stop_answer("")(latest)
+            assert summary.startswith("**■ Stopped by you**") and rows and isinstance(ended, int)  # the explorer follows
             rest = [update async for update in updates]
         return rest, closed, latest
 
@@ -96,9 +97,9 @@ def test_stop_marks_the_answer_of_its_own_tab_and_the_loop_sends_nothing_more():
 def test_stop_after_the_answer_completed_changes_nothing():
     updates = run(collect(stream_to_page(chunks("done"), ChatView())))
     latest = updates[-1][4]
-    assert stop_answer("")(latest) == (SKIP,) * 3
+    assert stop_answer("")(latest) == (SKIP,) * MARKS
     assert latest.acc.phase is Phase.COMPLETE
-    assert stop_answer("")(None) == (SKIP,) * 3
+    assert stop_answer("")(None) == (SKIP,) * MARKS
 
 
 def test_only_an_answer_with_probabilities_is_handed_to_the_token_view():
@@ -108,6 +109,6 @@ def test_only_an_answer_with_probabilities_is_handed_to_the_token_view():
     for kwargs, follows in [({}, False), ({"origin": asked}, True), ({"probabilities": True}, True),
                             ({"origin": Origin(model=None, messages=[])}, False)]:
         updates = run(collect(stream_to_page(chunks("Hel", "lo"), ChatView(), **kwargs)))
-        first, last = updates[0][-1], updates[-1][-1]
+        first, last = updates[0][-2], updates[-1][-2]
         assert (isinstance(first, DebugAnswer) and last is first) if follows else (first is None and last is None)
-        assert all(update[-1] is gr.skip() or update[-1] == gr.skip() for update in updates[1:-1])
+        assert all(update[-2] is gr.skip() or update[-2] == gr.skip() for update in updates[1:-1])

@@ -31,9 +31,8 @@ REPLAYS_AT_ONCE = 16  # a replay mostly waits (at its recorded pace); it never t
 REPLAY_STOPPED = "■ Replay stopped by you; the chat keeps what had arrived."
 
 
-def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
-    """Lay out export and replay of `chat`'s answers (inside the current tab); returns the events that
-    end a replay."""
+def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
+    """Lay out export and replay of `chat`'s answers (inside the current tab)."""
     with gr.Accordion("Export and replay", open=True):
         with gr.Row():
             export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
@@ -98,9 +97,8 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> list[Any]:
     keep_in_chat = {"fn": lambda messages: (messages, messages), "inputs": [chat.chatbot],
                     "outputs": [chat.chatbot_state, chat.chatbot_value], "api_visibility": "undocumented",
                     "queue": False}
-    done = replaying.then(**keep_in_chat)
-    stopped = wire_stop(stop, replaying, ReplayView.source, status, REPLAY_STOPPED, debug).then(**keep_in_chat)
-    return [done, stopped]
+    replaying.then(**keep_in_chat)
+    wire_stop(stop, replaying, ReplayView.source, status, REPLAY_STOPPED, debug).then(**keep_in_chat)
 
 
 def shown_name(path: str) -> str:

@@ -9,6 +9,7 @@ read back from it.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import gradio as gr
@@ -16,7 +17,7 @@ import gradio as gr
 from llm import Accumulator, Phase
 from llm.branching import Origin
 from llm.inert import inert_code, inert_text
-from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport
+from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
 from llm.token_probs import TokenLogprob
 
 # While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
@@ -26,6 +27,7 @@ from llm.token_probs import TokenLogprob
 REDRAW_EVERY_MS = 500
 STREAMING_ROWS = 200
 STREAMING = "● Streaming…"
+_ENDINGS = itertools.count(1)  # each answer's end is a new value of `DebugOutputs.ended`
 WINDOW_NOTE = f" (the table shows the latest {STREAMING_ROWS} chunks until the answer ends)"
 
 
@@ -61,10 +63,14 @@ class DebugOutputs:
             show_legend=False, show_inline_category=False, combine_adjacent=False, render=False,
             elem_id="token-probabilities")
 
+        # A new number each time an answer ends (completes, fails, or is stopped): what follows the latest
+        # answer once it ends (the explorer) listens to its change, once per answer, never per update.
+        self.ended = gr.State(0)
+
     @property
     def outputs(self) -> list[gr.components.Component]:
         """What an answer function yields after its own outputs, in this order."""
-        return [self.summary, self.table, self.timeline, self.latest, self.model_line, self.to_shade]
+        return [self.summary, self.table, self.timeline, self.latest, self.model_line, self.to_shade, self.ended]
 
     def show_model_line(self) -> None:
         """Copy the model line to the header when it changes: once per answer, not per update."""
@@ -73,8 +79,8 @@ class DebugOutputs:
 
     @property
     def marks(self) -> list[gr.components.Component]:
-        """What Stop redraws: the summary, and the table and timeline with every chunk."""
-        return [self.summary, self.table, self.timeline]
+        """What Stop redraws: the summary, and the table and timeline with every chunk; and the end."""
+        return [self.summary, self.table, self.timeline, self.ended]
 
     def unchanged(self) -> tuple[Any, ...]:
         """What an answer function yields for the Debug outputs when there is no answer to show."""
@@ -125,17 +131,17 @@ class DebugAnswer:
         if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
             self._drawn, self._drawn_at = self.report.latest(STREAMING_ROWS), ms
         return (self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line(),
-                self._hand_over_to_shade(self.to_shade()))
+                self._hand_over_to_shade(self.to_shade()), gr.skip())
 
     def final(self) -> tuple[Any, ...]:
         """(summary with the sum check when complete, every row, the whole timeline, this answer, model line,
-        this answer if it has probabilities)."""
+        this answer if it has probabilities, a new end)."""
         self.report.update(self.acc.records)
         complete = self.acc.phase is Phase.COMPLETE
         summary = self.report.summary(self.status(), self.acc.text if complete else None,
                                       self.acc.total if complete else None)
         return (summary, self.report.rows, self.report.timeline(), self,
-                self.model_line(), self.to_shade())
+                self.model_line(), self.to_shade(), next(_ENDINGS))
 
     def to_shade(self) -> DebugAnswer | None:
         """This answer, for the token-probability view to follow, if it asked for probabilities."""
@@ -143,7 +149,8 @@ class DebugAnswer:
 
     def marks(self) -> tuple[Any, ...]:
         """`final()`'s values for `DebugOutputs.marks`, which Stop redraws."""
-        return self.final()[:3]
+        summary, rows, timeline, *_, ended = self.final()
+        return summary, rows, timeline, ended
 
     def status(self) -> str:
         """The summary's first line, from the answer's phase."""
@@ -159,7 +166,7 @@ class DebugAnswer:
     def model_line(self) -> Any:
         """The header's line naming the model that answered (the server's word, so inert)."""
         name = self.report.stats.model_name
-        return f"**Last answer from:** {inert_code(name)}" if name else gr.skip()
+        return f"**Last answer from:** {inert_code(shown_model_name(name))}" if name else gr.skip()
 
 
 def shaded(tokens: list[TokenLogprob]) -> list[tuple[str, float]]:

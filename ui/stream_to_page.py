@@ -31,7 +31,7 @@ from .debug_outputs import DebugAnswer, DebugOutputs
 
 log = logging.getLogger("app")
 
-MARKS = 3  # DebugOutputs.marks: summary, table, timeline
+MARKS = 4  # DebugOutputs.marks: summary, table, timeline, the answer's end
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
 # Characters of Markdown the page may re-render per second: a view that says how much each update
 # redraws (`redraw_chars`) gets updates at most that often, so the browser's work per second stays
