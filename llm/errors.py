@@ -22,6 +22,11 @@ class ReadableError(Exception):
 
 
 MAX_DETAIL_CHARS = 300  # of a server's error text on the page; the whole of it goes to the log
+# llama-cpp-python's server answers a prompt longer than its window with a stream that ends at once,
+# and says why only in its own log ("Requested tokens (3018) exceed context window of 2048").
+EMPTY_STREAM = ("The server ended the answer without sending anything. The likeliest cause: the message, with "
+                "the conversation before it, is longer than the model's context window (llama-cpp-python's "
+                "server does this then). Try a shorter message, or clear the chat.")
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -56,6 +61,8 @@ def readable_error(error: BaseException, *secrets: str | None) -> str:
         kind, detail = "The answer reached Max tokens before it was complete: raise Max tokens and ask again.", ""
     elif name == "OutputParserException":  # a chain's parser: its first line is the sentence
         kind, detail = str(error).strip().split("\n", 1)[0], ""
+    elif name == "ValueError" and str(error) == "No generation chunks were returned":  # LangChain, on an empty stream
+        kind, detail = EMPTY_STREAM, ""
     elif name == "ContentFilterFinishReasonError":
         kind, detail = "The server's content filter stopped the answer.", ""
     elif status == 401 or name == "AuthenticationError":

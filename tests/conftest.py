@@ -222,3 +222,37 @@ def page_answers(url: str) -> bool:
         return httpx.get(f"{url}config", timeout=2).status_code in (200, 401)  # 401: up, behind APP_AUTH
     except httpx.TransportError:
         return False
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(tmp_path_factory):
+    """`python -m llama_cpp.server` on the bundled GGUF: a real OpenAI-compatible server people use."""
+    from llm.local import find_bundled_gguf
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"  # a file, not a pipe: its verbose log would fill one
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", find_bundled_gguf(),
+                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+                               stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def server_settings_for(url: str):
+    class _Server:  # server_settings takes the scripted server; only its base_url is read
+        base_url = url
+
+    return server_settings(_Server(), openai_model="SmolLM2", request_timeout=120.0)

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def _words(body: dict) -> int:
+    return sum(len(str(m.get("content") or "").split()) for m in body.get("messages") or [] if isinstance(m, dict))
+
+
 def numbered_tokens(n: int) -> list[str]:
     return ["w0"] + [f" w{i}" for i in range(1, n)]
 
@@ -45,6 +49,10 @@ class Scenario:
     status: int = 200  # answer every request with this HTTP status
     fail_first: int = 0  # answer the first N requests with 500, then behave
     drop_after: int | None = None  # cut the TCP connection after this many tokens
+    # A prompt of more words than this gets what llama-cpp-python's server sends when the prompt
+    # outgrows its window ("Requested tokens (3018) exceed context window of 2048" in its log): a 200
+    # stream that ends with no event at all.
+    context_window: int | None = None
     stall_after: int | None = None  # send nothing more after this many tokens
     stall_seconds: float = 30.0
     echo: bool = False  # answer with the words of the last user message instead of `tokens`
@@ -247,6 +255,10 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             sent, finished = 0, False
             model = scenario.model_name or body.get("model", "fake")
             try:
+                if scenario.context_window is not None and _words(body) > scenario.context_window:
+                    self._raw(b"")  # the zero-length chunk that ends the body
+                    finished = True
+                    return
                 self._event(_chunk(model, {"role": "assistant", "content": ""}))
                 gap = 1 / scenario.rate if scenario.rate else 0
                 due = time.monotonic()

@@ -5,15 +5,11 @@ mode, and against llama-cpp-python's own server on the bundled GGUF."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
-import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import free_port, launch, server_settings
+from tests.conftest import launch, server_settings_for
 from tests.openai_server import Scenario
 from ui.json_tab import EXAMPLES, SCHEMAS
 
@@ -60,33 +56,6 @@ def test_an_error_that_is_not_about_the_mode_is_not_retried(app_url, server, fre
     assert "refused the API key (401)" in note and len(server.requests) == 1
 
 
-@pytest.fixture(scope="module")
-def llama_cpp_server(tmp_path_factory):
-    """`python -m llama_cpp.server` on the bundled GGUF: a real OpenAI-compatible server people use."""
-    from llm.local import find_bundled_gguf
-
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"  # a file, not a pipe: its verbose log would fill one
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", find_bundled_gguf(),
-                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
-                               stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.3)
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-
-
 @pytest.mark.local_model
 def test_every_json_preset_completes_against_llama_cpp_server(llama_cpp_server, fresh_memory):
     demo, url = launch(server_settings_for(llama_cpp_server))
@@ -100,9 +69,3 @@ def test_every_json_preset_completes_against_llama_cpp_server(llama_cpp_server, 
     finally:
         demo.close()
 
-
-def server_settings_for(url: str):
-    class _Server:  # server_settings takes the scripted server; only its base_url is read
-        base_url = url
-
-    return server_settings(_Server(), openai_model="SmolLM2", request_timeout=120.0)
