@@ -73,6 +73,13 @@ def assert_table_has_rows(page, n: int) -> None:
     assert page.locator(f'#debug-table .virtual-row[data-index="{n}"]').count() == 0
 
 
+def open_section(page, elem_id: str) -> None:
+    """Open one of the Debug tab's sections (closed Accordions), if it is not open yet."""
+    label = page.locator(f"#{elem_id} .label-wrap").first
+    if "open" not in (label.get_attribute("class") or "").split():
+        label.click()
+
+
 def shot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
@@ -108,6 +115,13 @@ def test_debug_tab_shows_every_chunk_the_summary_and_the_timeline(open_page, app
         assert row.locator('[data-col="3"]').inner_text().strip() == expected[index]
     # one row per chunk: the role chunk, 40 tokens, finish, usage and LangChain's closing chunk
     assert_table_has_rows(page, 44)
+    # The table fits the page: every column on it, and a header of a line or two (it was ~200 px tall,
+    # with "probability" off-screen at 1,280 px).
+    right = page.evaluate("() => document.documentElement.clientWidth")
+    for name in ("probability", "carried"):
+        box = page.locator("#debug-table thead").get_by_text(name, exact=True).bounding_box()
+        assert box and box["x"] + box["width"] <= right, (name, box, right)
+    assert page.locator("#debug-table thead").bounding_box()["height"] < 80
     plot = page.locator("#debug-timeline")
     plot.locator("canvas, svg").first.wait_for()
     assert plot.get_by_text("When each chunk arrived").count() >= 1
@@ -119,6 +133,7 @@ def test_the_explorer_follows_the_answer_when_debug_is_opened_mid_answer(open_pa
     page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=15), "Count slowly, please.")
     page.wait_for_function("() => window.__seen.length >= 3")
     page.get_by_role("tab", name="Debug").click()
+    open_section(page, "explorer-section")
     meaning = page.locator("#sum-meaning")
     meaning.get_by_text("chunks so far: the answer is still streaming").wait_for()
     page.locator("#debug-summary").get_by_text("✓ Complete").wait_for(timeout=30_000)

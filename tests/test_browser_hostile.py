@@ -11,7 +11,7 @@ import pytest
 from llm.inert import JOINER
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario
-from tests.test_browser import BOT, INPUT, send, shot
+from tests.test_browser import BOT, INPUT, open_section, send, shot
 from tests.test_browser_probabilities import ask_with_probabilities
 from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
 
@@ -63,6 +63,7 @@ def test_hostile_text_is_shown_and_never_fetched_in_chat_debug_json_and_replay(o
                  "kwargs": {"content": hostile(url, "replay"), "response_metadata": {"model_name": hostile(url, "rmodel")}}}
         log.write_text(json.dumps({"index": 0, "ms_since_start": 1, "ms_since_previous": 1, "chunk": chunk}) + "\n")
         page.get_by_role("tab", name="Debug").click()
+        open_section(page, "files-section")
         page.locator("#replay-file input[type=file]").set_input_files(str(log))
         page.locator("#replay-run").click()
         wait_for_text(page, "#debug-summary", "rmodel-image.png")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.openai_server import Scenario, numbered_tokens
-from tests.test_browser import BOT, WATCH_ANSWER, ask, send, shot, wait_for_answer
+from tests.test_browser import BOT, WATCH_ANSWER, ask, open_section, send, shot, wait_for_answer
 
 pytestmark = pytest.mark.browser
 
@@ -17,6 +17,8 @@ FINAL = "".join(TOKENS)
 
 def open_debug(page) -> None:
     page.get_by_role("tab", name="Debug").click()
+    open_section(page, "explorer-section")
+    open_section(page, "files-section")
     page.locator("#sum-text textarea").wait_for()
 
 

@@ -22,7 +22,7 @@ class ChunkExplorer:
 
     def __init__(self, latest: gr.State) -> None:
         self.latest = latest
-        with gr.Accordion("Add the chunks yourself", open=True):
+        with gr.Accordion("Add the chunks yourself", open=False, elem_id="explorer-section"):
             gr.Markdown(
                 "Chunks are `AIMessageChunk`s, and they are additive: the sum of the first *n* is the answer "
                 "so far. Choose a range; it is added with `+` on the real chunks of the latest answer."

@@ -33,7 +33,7 @@ REPLAY_STOPPED = "■ Replay stopped by you; the chat keeps what had arrived."
 
 def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
     """Lay out export and replay of `chat`'s answers (inside the current tab)."""
-    with gr.Accordion("Export and replay", open=True):
+    with gr.Accordion("Export and replay", open=False, elem_id="files-section"):
         with gr.Row():
             export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
             files = gr.File(label="Chunk log (.jsonl) and conversation (.json)", file_count="multiple",

@@ -29,6 +29,8 @@ STREAMING_ROWS = 200
 STREAMING = "● Streaming…"
 _ENDINGS = itertools.count(1)  # each answer's end is a new value of `DebugOutputs.ended`
 WINDOW_NOTE = f" (the table shows the latest {STREAMING_ROWS} chunks until the answer ends)"
+# One per TABLE_HEADERS: each header's longest word fits on a line at 960 px of table (1,100 px page).
+TABLE_WIDTHS = ["4.5%", "9%", "5.5%", "14%", "10%", "13%", "7.5%", "9.5%", "7%", "12%", "8%"]
 
 
 class DebugOutputs:
@@ -37,8 +39,11 @@ class DebugOutputs:
 
     def __init__(self) -> None:
         self.summary = gr.Markdown("No answer yet.", render=False, elem_id="debug-summary")
+        # Widths that fit all 11 columns in a 1,280 px page: left to itself, the table gave the id most
+        # of the width, wrapped "ms since request" letter by letter, and pushed probability off-screen.
         self.table = gr.Dataframe(
-            headers=TABLE_HEADERS, value=[], render=False, interactive=False, wrap=True, elem_id="debug-table"
+            headers=TABLE_HEADERS, value=[], render=False, interactive=False, wrap=True, elem_id="debug-table",
+            column_widths=TABLE_WIDTHS,
         )
         self.timeline = gr.ScatterPlot(
             x=TIMELINE_X, y=TIMELINE_Y, title="When each chunk arrived", render=False, elem_id="debug-timeline",

@@ -12,6 +12,8 @@ from .debug_outputs import DebugOutputs
 
 def debug_view(debug: DebugOutputs) -> ChunkExplorer:
     """Lay out the Debug outputs and the explorer (inside the current tab); returns the explorer."""
-    gr.Markdown("The latest answer, chunk by chunk. Text is shown as a JSON string so spaces and newlines are visible.")
+    gr.Markdown("The latest answer, chunk by chunk: the summary, when each chunk came, and every chunk (its text as a "
+                "JSON string, so spaces and newlines show). Below: add the chunks yourself, token probabilities, "
+                "and export or replay.")
     debug.render()
     return ChunkExplorer(debug.latest)
