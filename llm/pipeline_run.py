@@ -39,7 +39,7 @@ from .report import visible_text
 
 CARRIED_CHARS = 300  # what an event carried is shown (and exported) up to this many characters
 EVENT_HEADERS = ["ms since request", "step", "event", "carried"]
-LANES_X, LANES_Y, LANES_COLOR = "ms since request", "step", "kind"
+LANES_X, LANES_Y, LANES_COLOR, LANES_NAME = "ms since request", "step", "kind", "name"
 # Fixed colours: the page's plot takes its colour scale from the first values it draws.
 LANE_COLORS = {"start": "#4c78a8", "stream": "#54a24b", "end": "#e45756"}
 
@@ -146,17 +146,25 @@ class PipelineRun:
     def lanes(self) -> dict[str, Any]:
         """A point per event, a lane per step, coloured by what the event is (start, stream or end),
         in the shape Gradio's native plots take."""
-        columns = [LANES_X, LANES_Y, LANES_COLOR, "event"]
+        columns = [LANES_X, LANES_Y, LANES_COLOR, "event", LANES_NAME]
         lane = self.lane_names()
-        data = [[ms, lane[step], event.rsplit("_", 1)[1], event] for ms, step, event, *_ in self.events]
+        data = [[ms, lane[step], event.rsplit("_", 1)[1], event, step] for ms, step, event, *_ in self.events]
         return {"columns": columns, "data": data, "mark": "point",
-                "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", "event": "nominal"}}
+                "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", "event": "nominal",
+                              LANES_NAME: "nominal"}}
 
     def lane_names(self) -> dict[str, str]:
-        """Each step's lane, numbered in the order the steps started (the chain's order), so that the
-        plot, which sorts lanes by name, keeps that order: " 1 · model only", " 2 · ChatPromptTemplate"…"""
+        """Each step's lane: its number in the order the steps started (the chain's order), padded so
+        that the plot, which sorts lanes as text, keeps that order. Numbers, not names: the plot cuts
+        a label at 180 px ("7 · extract_country_names_strea…"); `lane_key` says which is which."""
         width = len(str(len(self.steps)))
-        return {step.label: f"{number:>{width}} · {step.label}" for number, step in enumerate(self.steps.values(), 1)}
+        return {step.label: f"{number:>{width}}" for number, step in enumerate(self.steps.values(), 1)}
+
+    def lane_key(self, code: Callable[[str], str]) -> str:
+        """The steps by lane number, for the page (`code` shows a name inert):
+        "Lanes: 1 `model only` · 2 `ChatPromptTemplate` · …"."""
+        lanes = self.lane_names()
+        return "Lanes: " + " · ".join(f"{lanes[label].strip()} {code(label)}" for label in lanes) if lanes else ""
 
     def dumps(self) -> str:
         """The events as JSON Lines, one object per event, for export."""

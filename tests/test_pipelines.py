@@ -13,7 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 from llm import Settings, build_chat_model
-from llm.pipeline_run import CARRIED_CHARS, PipelineRun, added, shown
+from llm.pipeline_run import CARRIED_CHARS, PipelineRun, Step, added, shown
 from llm.pipelines import PRESETS, SIDE_BY_SIDE, extract_country_names_streaming, preset_chain
 from tests.test_pipeline_app import COUNTRIES, TWELVE
 
@@ -120,7 +120,16 @@ def test_a_prompt_and_a_model_start_show_their_messages():
 
 def test_the_lanes_keep_the_chains_order():
     run, _ = watch(preset_chain("retriever first", FakeListChatModel(responses=["hi"])), "streaming")
-    lanes = list(dict.fromkeys(row[1] for row in run.lanes()["data"]))
-    assert sorted(lanes) == lanes  # sorted by name, as the plot sorts them, is the order the steps started
-    assert lanes[0] == "1 · retriever first" and "· KeywordRetriever" in " ".join(lanes) and len(lanes) == 9
-    assert lanes.index("8 · FakeListChatModel") > lanes.index("5 · KeywordRetriever")
+    lanes = list(dict.fromkeys((row[1], row[4]) for row in run.lanes()["data"]))
+    assert sorted(lanes) == lanes  # sorted as text, as the plot sorts them, is the order the steps started
+    assert lanes[0] == ("1", "retriever first") and ("5", "KeywordRetriever") in lanes and len(lanes) == 9
+    assert lanes.index(("8", "FakeListChatModel")) > lanes.index(("5", "KeywordRetriever"))
+    key = run.lane_key(lambda name: f"`{name}`")
+    assert key.startswith("Lanes: 1 `retriever first` · 2 ") and "5 `KeywordRetriever`" in key
+
+
+def test_lanes_past_nine_keep_their_order_as_text():
+    run = PipelineRun()
+    for number in range(12):
+        run.steps[f"run {number}"] = Step(f"step {number}", "chain", (), (), 0.0)
+    assert sorted(run.lane_names().values()) == list(run.lane_names().values())  # " 9" before "10"

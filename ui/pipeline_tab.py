@@ -21,7 +21,7 @@ from llm.backend import Backend
 from llm.inert import inert_code, inert_text
 from llm.json_answer import page_value
 from llm.limits import Limits
-from llm.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_X, LANES_Y, PipelineRun
+from llm.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_NAME, LANES_X, LANES_Y, PipelineRun
 from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
 from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs, HandOver
@@ -89,8 +89,10 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                                  open=True, elem_id="pipeline-output")
         lanes = gr.ScatterPlot(x=LANES_X, y=LANES_Y, color=LANES_COLOR, color_map=LANE_COLORS, height=320,
                                title="Every step's events: start, stream, end", elem_id="pipeline-lanes",
-                               tooltip=[LANES_X, LANES_Y, "event"])
+                               y_title="step (numbered as under the verdict)", tooltip=[LANES_X, LANES_NAME, "event"])
+        # Widths that fit a 1,280 px page: left to itself, the table pushed "carried" off its right edge.
         events = gr.Dataframe(headers=EVENT_HEADERS, value=[], interactive=False, wrap=True, max_height=400,
+                              column_widths=["10%", "25%", "17%", "48%"],
                               label="Events (the latest while it runs; every one when it ends)", elem_id="pipeline-events")
         latest_run = gr.State(None)
         with gr.Row():
@@ -131,17 +133,22 @@ class PipelineView:
         if self._lanes is None or now - self._drawn_at >= REDRAW_EVERY_MS:  # the plot redraws less often
             self._lanes, self._drawn_at = self.run.lanes(), now
         status = f"{STREAMING} {len(self.run.events)} events from {len(self.run.steps)} steps so far."
-        return (output_value(self.run.output), self.run.rows(STREAMING_ROWS), self._lanes, status,
+        return (output_value(self.run.output), self.run.rows(STREAMING_ROWS), self._lanes, self._with_key(status),
                 self._hand_over(self.run))
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         said = "\n\n".join(self.run.verdicts())
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
-                f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}", self._hand_over(self.run))
+                self._with_key(f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}"),
+                self._hand_over(self.run))
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
-                f"✗ {self.run.failure(inert_text(error), inert_text)}", self._hand_over(self.run))
+                self._with_key(f"✗ {self.run.failure(inert_text(error), inert_text)}"), self._hand_over(self.run))
+
+    def _with_key(self, verdict: str) -> str:
+        key = self.run.lane_key(inert_code)
+        return f"{verdict}\n\n{key}" if key else verdict
 
 
 def chosen_chain(name: str, question: str) -> tuple[str, Any]:
