@@ -62,6 +62,17 @@ def test_invalid_arguments_are_shown_invalid_and_not_run(app_url, server):
     assert len(server.requests) == 1  # no second round: nothing ran
 
 
+def test_two_json_objects_in_one_call_are_invalid_and_never_run(app_url, server, monkeypatch):
+    ran = []
+    monkeypatch.setattr("ui.tools_tab.run_tool", lambda call, tools: ran.append(call) or (True, "ran"))
+    server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "1"}{"expression": "2"}',
+                                            "id": "c1"}], tool_piece=5)
+    final = run_tools(app_url)[-1]
+    call = calls_in(final[0])[0]
+    assert call["metadata"]["log"] == "invalid" and "Not run" in text_of(call) and "trailing garbage" in text_of(call)
+    assert ran == [] and len(server.requests) == 1  # nothing ran, nothing went back to the model
+
+
 def test_a_tool_error_goes_back_to_the_model_as_an_error_result(app_url, server):
     server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "1/0"}', "id": "c1"}])
     final = run_tools(app_url)[-1]

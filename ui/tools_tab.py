@@ -209,9 +209,10 @@ class ToolsView:
         return f"✓ Round {self.round}{told} done."
 
     def _start_ready_calls(self) -> None:
-        """Run each call whose arguments just closed as one JSON object (or were found complete at the end)."""
+        """Run each call that is ready (its arguments closed as one JSON object, and the stream moved on to
+        another call) or was found complete at the end."""
         for call in self.calls:
-            if call.state == STREAMING and call.parser.complete and call.name and isinstance(call.parser.value, dict):
+            if call.ready:
                 call.state = COMPLETE
             if call.state == COMPLETE and call.index not in self._tasks:
                 call.id = call.id or f"call_{self.round}_{call.index}"
