@@ -174,6 +174,21 @@ def test_offline_no_example_promises_what_the_bundled_model_cannot_do(local_app_
     assert json.dumps(LOCAL_SAYS)[1:-1] in offline and json.dumps(LOCAL_SAYS)[1:-1] not in online
 
 
+
+def test_offline_the_tools_tab_starts_at_temperature_zero_unless_the_operator_set_one(local_app_url):
+    """At 0.7 the bundled model once wrote "12 * 7.5" for 12*7 (and 90 came back)."""
+    def tools_temperature(url: str) -> float:
+        tools = httpx.get(f"{url}gradio_api/info").json()["named_endpoints"]["/tools"]["parameters"]
+        return next(p for p in tools if p["parameter_name"] == "temperature")["parameter_default"]
+
+    demo, url = launch(Settings(provider="local", max_tokens=24))
+    try:
+        assert tools_temperature(url) == 0.0
+    finally:
+        demo.close()
+    assert tools_temperature(local_app_url) == LOCAL.temperature == 0.7
+
+
 def test_a_second_user_waits_in_the_queue_and_sees_it(local_app_url):
     from gradio_client.utils import Status
 

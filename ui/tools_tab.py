@@ -51,9 +51,11 @@ LOCAL_EXAMPLE = "What is 12*7?"  # one call: the bundled model makes one per rou
 def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
     """Lay out the Tools tab (inside the current Blocks) and wire `/tools`."""
     local = backend.settings is not None and backend.settings.provider == "local"
+    # Offline it starts at 0: at 0.7 the bundled model once wrote "12 * 7.5" for 12*7.
+    start_temperature = 0.0 if local and defaults.temperature is None else defaults.default_temperature
 
     async def run_tools(
-        message: str, system_prompt: str = "", temperature: float = defaults.default_temperature,
+        message: str, system_prompt: str = "", temperature: float = start_temperature,
         max_tokens: float = defaults.default_max_tokens, model_name: str | None = None, api_key: str = "",
         tools_on: list[str] | None = None, http: gr.Request = None,
     ):
@@ -110,7 +112,7 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
         with gr.Accordion("Settings", open=False):
             tools_on = CheckedCheckboxGroup(list(TOOLS), value=list(TOOLS), label="Tools that are on", elem_id="tools-on")
             system_prompt = CheckedTextbox("", label="System prompt", lines=2)
-            temperature = CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05, label="Temperature")
+            temperature = CheckedSlider(0.0, 2.0, value=start_temperature, step=0.05, label="Temperature")
             max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
                                        value=limits.cap(defaults.default_max_tokens))
             model_name = CheckedTextbox(backend.configured_model, label="Model")
