@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def _words(body: dict) -> int:
@@ -80,6 +81,10 @@ class Scenario:
     # unless `sends_logprobs` is False (a server that ignores the parameter). See `token_logprobs`.
     sends_logprobs: bool = True
     alternatives: list[str] = field(default_factory=list)  # the other tokens listed (default " alt0"…)
+    top_sent: int | None = None  # alternatives listed per token whatever the request asked (a hostile server)
+    # Token probabilities as sent, chunk i getting raw_logprobs[i % len] as its `logprobs` whatever its
+    # shape (a server whose metadata changes shape between chunks); None: well-formed ones.
+    raw_logprobs: list[Any] | None = None
     # A request whose last message is the assistant's, with vLLM's `continue_final_message`, gets these
     # tokens as the rest of that message.
     continued: list[str] = field(default_factory=lambda: [" and", " then", " some", " more."])
@@ -128,6 +133,9 @@ class Disconnect:
 class FakeOpenAIServer:
     def __init__(self, scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0):
         self.scenario = scenario or Scenario()
+        # A scenario for requests whose last user message is exactly this text: one visitor floods
+        # while another is answered as usual.
+        self.by_message: dict[str, Scenario] = {}
         self.models = ["fake"]  # what GET /v1/models lists
         self.models_status = 200
         self.requests: list[dict] = []
@@ -158,12 +166,16 @@ class FakeOpenAIServer:
     def reset(self, scenario: Scenario | None = None) -> None:
         with self._lock:
             self.scenario = scenario or Scenario()
+            self.by_message = {}
             self.requests.clear()
             self.logprobs_sent.clear()
             self.keys.clear()
             self.disconnects.clear()
             self.completed = 0
             self.max_active = self.active
+
+    def scenario_for(self, body: dict) -> Scenario:
+        return self.by_message.get(_last_user_text(body) or "", self.scenario)
 
     def wait_for_disconnect(self, timeout: float = 5.0) -> Disconnect | None:
         """The first client hang-up seen, waiting up to `timeout` seconds for one."""
@@ -190,6 +202,14 @@ class FakeOpenAIServer:
                 self.completed += 1
             else:
                 self.disconnects.append(Disconnect(time.monotonic(), tokens_sent))
+
+
+def _last_user_text(body: dict) -> str | None:
+    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    content = users[-1].get("content") if users else None
+    if isinstance(content, list):
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else None
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -225,7 +245,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 server.requests.append(body)
                 server.keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
                 number = len(server.requests)
-                scenario = server.scenario
+                scenario = server.scenario_for(body)
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 return self._json(404, {"error": {"message": f"no route {self.path}"}})
             if number <= scenario.fail_first or scenario.status != 200:
@@ -286,10 +306,13 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     if gap and not self._wait(due - time.monotonic()):
                         return
                     chunk = _chunk(model, token if calling else {"content": token})
-                    if body.get("logprobs") and scenario.sends_logprobs and not calling:
-                        entry = token_logprobs(token, sent, int(body.get("top_logprobs") or 0), scenario.alternatives)
+                    if body.get("logprobs") and scenario.raw_logprobs is not None and not calling:
+                        chunk["choices"][0]["logprobs"] = scenario.raw_logprobs[sent % len(scenario.raw_logprobs)]
+                    elif body.get("logprobs") and scenario.sends_logprobs and not calling:
+                        top = scenario.top_sent or int(body.get("top_logprobs") or 0)
+                        entry = token_logprobs(token, sent, top, scenario.alternatives)
                         chunk["choices"][0]["logprobs"] = {"content": [entry], "refusal": None}
-                        server.logprobs_sent.append(entry)
+                        server.logprobs_sent.append(entry if scenario.top_sent is None else {"token": token})
                     self._event(chunk)
                     sent += 1
                 self._event(_chunk(model, {}, finish_reason="tool_calls" if calling else scenario.finish_reason))
