@@ -80,7 +80,7 @@ class Accumulator:
         self._thinking.append(record.thinking)
         self._answer.append(answer)
         self._previous = now
-        self.chunks.append(chunk)
+        self.chunks.append(_kept(chunk, record))
         self.records.append(record)
         return record
 
@@ -131,6 +131,16 @@ class Accumulator:
         if self.phase is Phase.STREAMING:
             self.phase = Phase.STOPPED
         return self.phase is Phase.STOPPED
+
+
+def _kept(chunk: AIMessageChunk, record: ChunkRecord) -> AIMessageChunk:
+    """The chunk as kept: without `logprobs` that were not token probabilities (a string in one chunk
+    and a dict in the next made `+` raise TypeError). This app's models already leave them out as
+    they come (`ChatOpenAICompatible`); a replayed log or another model may not."""
+    if not record.logprobs_ignored or (chunk.response_metadata or {}).get("logprobs") is None:
+        return chunk
+    kept = {key: value for key, value in chunk.response_metadata.items() if key != "logprobs"}
+    return chunk.model_copy(update={"response_metadata": kept})
 
 
 def _joined(parts: list[str]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 
-from .token_probs import TokenLogprob, parse_logprobs
+from .token_probs import IGNORED_KEY, TokenLogprob, parse_logprobs, well_formed
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,25 @@ class ChunkRecord:
     # The tokens it carried with their probabilities, when asked for (see llm/token_probs.py). They are
     # kept here, read with limits, and not in `response_metadata`, where the server put them.
     logprobs: tuple[TokenLogprob, ...] = ()
+    logprobs_ignored: bool = False  # the chunk carried `logprobs` that were not token probabilities
 
     @classmethod
     def of(
         cls, chunk: AIMessageChunk, *, index: int, ms: float, delta_ms: float, thinking: str = "",
         answer: str | None = None,
     ) -> ChunkRecord:
+        metadata = chunk.response_metadata or {}
+        sent = metadata.get("logprobs")
+        tokens = parse_logprobs(sent)
+        # Else ignored, and marked: a server's metadata is outside input (our models mark it as it comes).
+        usable = well_formed(sent, tokens) and metadata.get(IGNORED_KEY) is not True
         return cls(
             index=index,
             ms_since_start=ms,
             ms_since_previous=delta_ms,
             text=chunk.text,
             id=chunk.id,
-            response_metadata={k: v for k, v in (chunk.response_metadata or {}).items() if k != "logprobs"},
+            response_metadata={k: v for k, v in metadata.items() if k not in ("logprobs", IGNORED_KEY)},
             usage_metadata=dict(chunk.usage_metadata) if chunk.usage_metadata else None,
             chunk_position=getattr(chunk, "chunk_position", None),
             thinking=thinking,
@@ -55,7 +61,8 @@ class ChunkRecord:
             tool_call_chunks=tuple(
                 {key: part.get(key) for key in ("index", "id", "name", "args")} for part in chunk.tool_call_chunks or ()
             ),
-            logprobs=parse_logprobs((chunk.response_metadata or {}).get("logprobs")),
+            logprobs=tokens if usable else (),
+            logprobs_ignored=not usable,
         )
 
     def __post_init__(self) -> None:

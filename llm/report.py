@@ -39,6 +39,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str) if value else ""
 
 
+IGNORED = "ignored: not token probabilities"
 SAME = "same"  # as the row above (every chunk of an answer carries its id); "〃" has no glyph in many fonts
 
 
@@ -74,6 +75,8 @@ def probability_text(record: ChunkRecord) -> str:
         >>> probability_text(ChunkRecord(0, 0, 0, "Hi", logprobs=(TokenLogprob("Hi", -0.5, b"Hi"),)))
         '0.6065'
     """
+    if record.logprobs_ignored:
+        return IGNORED
     return " · ".join(f"{token.probability:.4g}" for token in record.logprobs)
 
 
@@ -104,11 +107,13 @@ class DebugReport:
         self.token_chunks: list[int] = []  # the chunk that carried each of them
         self.probabilities = RunningFigures()
         self._records: list[ChunkRecord] = []
+        self.ignored_probabilities = 0  # chunks whose `logprobs` were not token probabilities
 
     def update(self, records: list[ChunkRecord]) -> None:
         """Take in the records not seen yet (the list only ever grows)."""
         for record in records[len(self._records) :]:
             self._records.append(record)
+            self.ignored_probabilities += record.logprobs_ignored
             self.rows.append(table_row(record, self._records[-2] if len(self._records) > 1 else None))
             self.stats.add(record)
             for token in record.logprobs:
@@ -167,7 +172,11 @@ class DebugReport:
         """The token-probability figures (mean log-probability, perplexity, least likely tokens), or
         the sentence for a server that sent none when asked."""
         found = self.probabilities.figures()
+        ignored = ["", f"Token probabilities of {self.ignored_probabilities} chunks were ignored: they were not "
+                       f"token probabilities in OpenAI's shape (marked in the table)."] if self.ignored_probabilities else []
         if found is None:
+            if ignored:
+                return ignored
             if self.asked_probabilities and self.stats.text_chunks:
                 return ["", "Token probabilities: the server sent none (it may not support `logprobs`); "
                             "the answer itself is not affected."]
@@ -176,7 +185,7 @@ class DebugReport:
                           for i, t in found.least_likely)
         return ["", "| tokens with probabilities | mean log-probability | perplexity | least likely |",
                 "|---|---|---|---|",
-                f"| {found.tokens} | {found.mean_logprob:.3f} | {found.perplexity:.3f} | {least} |"]
+                f"| {found.tokens} | {found.mean_logprob:.3f} | {found.perplexity:.3f} | {least} |", *ignored]
 
     def sum_check(self, final_text: str) -> str:
         joined = "".join(r.text for r in self._records)

@@ -19,6 +19,8 @@ from typing import Any
 
 from langchain_openai import ChatOpenAI
 
+from .token_probs import IGNORED_KEY, bounded
+
 REASONING_KEY = "reasoning_content"
 _DELTA_FIELDS = ("reasoning_content", "reasoning")
 OPEN, CLOSE = "<think>", "</think>"
@@ -53,6 +55,13 @@ class ChatOpenAICompatible(ChatOpenAI):
         thinking = next((delta[f] for f in _DELTA_FIELDS if isinstance(delta.get(f), str) and delta[f]), None)
         if generation is not None and thinking:
             generation.message.additional_kwargs[REASONING_KEY] = thinking
+        info = generation.generation_info if generation is not None else None
+        if info and info.get("logprobs") is not None:
+            # As sent, LangChain itself adds them up at the end of a stream: a string in one chunk and a
+            # dict in the next raised TypeError there, after every chunk had come; and it keeps them all.
+            kept, ignored = bounded(info["logprobs"])
+            generation.generation_info = {**{k: v for k, v in info.items() if k != "logprobs"},
+                                          **({"logprobs": kept} if kept else {}), **({IGNORED_KEY: True} if ignored else {})}
         return generation
 
 

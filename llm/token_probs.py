@@ -24,6 +24,7 @@ from typing import Any
 MAX_TOP = 20  # OpenAI's own ceiling for top_logprobs
 MAX_TOKEN_CHARS = 200  # a token is a few characters; anything longer is not one
 MAX_ENTRIES = 64  # tokens one chunk may carry (servers send one, some a handful)
+IGNORED_KEY = "logprobs_ignored"  # in a chunk's response_metadata: its logprobs were not token probabilities
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,40 @@ def _bytes(value: Any, token: str) -> bytes:
 
 # A chunk whose logprobs did not read as tokens: one entry no real token can match.
 MALFORMED = (TokenLogprob("\ufffd(malformed)", 0.0, b"\xff"),)
+
+
+def well_formed(value: Any, tokens: tuple[TokenLogprob, ...]) -> bool:
+    """Whether a chunk's `logprobs` (`value`, read as `tokens`) are token probabilities in OpenAI's
+    shape, or none at all (None, or an empty `content`)."""
+    if value is None:
+        return True
+    return isinstance(value, dict) and isinstance(value.get("content"), (list, type(None))) and tokens != MALFORMED
+
+
+def bounded(value: Any) -> tuple[dict[str, Any] | None, bool]:
+    """What a chunk keeps of the `logprobs` a server sent: (the tokens in OpenAI's shape, bounded as
+    read, or None when there are none; whether they were ignored as not token probabilities).
+
+        >>> bounded({"content": []}), bounded("a string")
+        ((None, False), (None, True))
+    """
+    tokens = parse_logprobs(value)
+    if not well_formed(value, tokens):
+        return None, True
+    return (as_sent(tokens) if tokens else None), False
+
+
+def as_sent(tokens: tuple[TokenLogprob, ...]) -> dict[str, Any]:
+    """`tokens` in OpenAI's shape, bounded as read (at most MAX_TOP alternatives each): what a chunk
+    keeps in place of what the server sent, so that adding chunks merges lists of one shape, and an
+    answer holds no more than it shows.
+
+        >>> as_sent((TokenLogprob("Hi", -0.5, b"Hi", (("Hi", -0.5), ("Yo", -1.0))),))
+        {'content': [{'token': 'Hi', 'logprob': -0.5, 'bytes': [72, 105], 'top_logprobs': [{'token': 'Hi', 'logprob': -0.5}, {'token': 'Yo', 'logprob': -1.0}]}]}
+    """
+    return {"content": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.data),
+                         "top_logprobs": [{"token": token, "logprob": logprob} for token, logprob in t.top]}
+                        for t in tokens]}
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def token_logprobs(token: str, position: int, top: int, names: list[str] | None 
     named = (lambda j: names[j % len(names)]) if names else (lambda j: f" alt{j}")  # noqa: E731
     others = [(named(j), (1 - probability) * 0.5 ** (j + 1)) for j in range(max(0, top - 1))]
     listed = sorted([(token, probability), *others], key=lambda pair: -pair[1])[:top]
-    entry = lambda text, p: {"token": text, "logprob": math.log(p), "bytes": list(text.encode())}  # noqa: E731
+    entry = lambda text, p: {"token": text, "logprob": math.log(max(p, 1e-300)), "bytes": list(text.encode())}  # noqa: E731
     return {**entry(token, probability), "top_logprobs": [entry(text, p) for text, p in listed]}
 
 
