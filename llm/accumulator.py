@@ -22,6 +22,7 @@ from enum import StrEnum
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import add_ai_message_chunks
 
+from .answer_limits import AnswerLimits
 from .records import ChunkRecord
 from .thinking import REASONING_KEY, ThinkTags
 
@@ -59,6 +60,7 @@ class Accumulator:
         self._summed = 0  # chunks already in `_total`
         self._thinking: list[str] = []
         self._answer: list[str] = []
+        self.limits = AnswerLimits()
 
     def add(self, chunk: AIMessageChunk) -> Step:
         """Take in a chunk; returns the sum so far and the chunk's record."""
@@ -66,7 +68,8 @@ class Accumulator:
         return self.total, record
 
     def add_record(self, chunk: AIMessageChunk) -> ChunkRecord:
-        """Take in a chunk and return its record, without adding up the sum yet."""
+        """Take in a chunk and return its record, without adding up the sum yet. Past one of
+        `llm.answer_limits`' limits, raises `AnswerTooLarge` (the chunk is kept, the rest not read)."""
         now = time.perf_counter()
         inline_thinking, answer = self._tags.feed(chunk.text)
         record = ChunkRecord.of(
@@ -82,6 +85,7 @@ class Accumulator:
         self._previous = now
         self.chunks.append(_kept(chunk, record))
         self.records.append(record)
+        self.limits.count(record)
         return record
 
     @property

@@ -42,6 +42,16 @@ _FENCE_OPEN = re.compile(r"^( {0,3})(`{3,}(?=[^`]*$)|~{3,})")
 _FENCE_LIKE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 
+def cut(text: str, limit: int) -> str:
+    """`text` as a page shows a long value: its first `limit` characters, then how many more there are
+    (the whole of it is in the export).
+
+        >>> cut("abcdef", 4), cut("abc", 4)
+        ('abcd… 2 more characters', 'abc')
+    """
+    return text if len(text) <= limit else f"{text[:limit]}… {len(text) - limit:,} more characters"
+
+
 def inert_text(text: object) -> str:
     """`text` escaped for Markdown and HTML, on one line: it renders as exactly these characters."""
     flat = " ".join(str(text).split())

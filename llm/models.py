@@ -57,6 +57,7 @@ def max_concurrency(settings: Settings) -> int:
 def _openai(settings: Settings) -> BaseChatModel:
     import openai
 
+    from .bounded_http import bounded_async_client
     from .thinking import ChatOpenAICompatible
 
     return ChatOpenAICompatible(
@@ -69,6 +70,8 @@ def _openai(settings: Settings) -> BaseChatModel:
         # HTTP client instead of a process-wide cached one, whose pooled connections
         # would belong to whichever event loop used them first.
         timeout=openai.Timeout(settings.request_timeout),
+        # Streams are read through a line limit (a server's 6 MB line cost 300 MB to parse).
+        http_async_client=bounded_async_client(settings.request_timeout),
         max_retries=settings.max_retries,
         stream_usage=True,
         continues_final_message=settings.openai_continue_final_message,

@@ -35,6 +35,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable
 
+from .inert import cut
 from .report import visible_text
 
 CARRIED_CHARS = 300  # what an event carried is shown (and exported) up to this many characters
@@ -241,7 +242,7 @@ def shown(value: Any) -> str:
         text = json.dumps([d.metadata.get("title", d.page_content[:40]) for d in value], ensure_ascii=False)
     else:
         text = json.dumps(value, ensure_ascii=False, default=_plain)
-    return text if len(text) <= CARRIED_CHARS else text[: CARRIED_CHARS - 1] + "…"
+    return cut(text, CARRIED_CHARS)
 
 
 def _chat_model_input(value: Any) -> bool:

@@ -21,15 +21,15 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.exceptions import OutputParserException
-from langchain_core.messages import BaseMessage, SystemMessage
-from langchain_core.output_parsers import JsonOutputParser, StrOutputParser
+from langchain_core.messages import SystemMessage
+from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableParallel, RunnablePassthrough
 
 from .bundled_documents import KeywordRetriever, format_documents
 from .json_answer import json_messages
 from .json_modes import JSONModel
+from .json_parser import JsonParserSayingNoJson
 
 # The how-to's example object: {"countries": [{"name": …, "population": …}]}.
 COUNTRIES_SCHEMA = {
@@ -42,59 +42,6 @@ COUNTRIES_SCHEMA = {
     "required": ["countries"],
 }
 SIDE_BY_SIDE = ("plain function", "generator")  # the keys of the side-by-side chain's output
-NO_JSON_SHOWN = 300  # characters of the model's text a "no JSON" sentence shows
-
-
-class JsonParserSayingNoJson(JsonOutputParser):
-    """JsonOutputParser that says so when the model's whole text held no JSON.
-
-    Streaming, langchain-core's parser then yields nothing at all, and a plain function after it
-    fails with a raw `UnboundLocalError: cannot access local variable 'final'` (it never got an
-    input). This one raises `OutputParserException` with a sentence and the text instead:
-
-        >>> from langchain_core.messages import AIMessageChunk
-        >>> list(JsonParserSayingNoJson().transform(iter([AIMessageChunk(content="Hello "), AIMessageChunk(content="there")])))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        langchain_core.exceptions.OutputParserException: The model's text held no JSON: 'Hello there'...
-    """
-
-    name: str | None = "JsonOutputParser"  # the step's name in the events, as the how-to's
-
-    def _transform(self, input: Iterator[Any]) -> Iterator[Any]:
-        seen: list[Any] = []
-        yielded = False
-        for parsed in super()._transform(_kept(input, seen)):
-            yielded = True
-            yield parsed
-        if not yielded:
-            raise _no_json(seen)
-
-    async def _atransform(self, input: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        seen: list[Any] = []
-        yielded = False
-        async for parsed in super()._atransform(_akept(input, seen)):
-            yielded = True
-            yield parsed
-        if not yielded:
-            raise _no_json(seen)
-
-
-def _kept(chunks: Iterator[Any], seen: list[Any]) -> Iterator[Any]:
-    for chunk in chunks:
-        seen.append(chunk)
-        yield chunk
-
-
-async def _akept(chunks: AsyncIterator[Any], seen: list[Any]) -> AsyncIterator[Any]:
-    async for chunk in chunks:
-        seen.append(chunk)
-        yield chunk
-
-
-def _no_json(chunks: list[Any]) -> OutputParserException:
-    text = "".join(c.text if isinstance(c, BaseMessage) else str(c) for c in chunks)
-    shown = text if len(text) <= NO_JSON_SHOWN else text[:NO_JSON_SHOWN] + f"… ({len(text) - NO_JSON_SHOWN} more characters)"
-    return OutputParserException(f"The model's text held no JSON: {shown!r}", llm_output=text)
 
 
 def _names(countries: Any) -> list[str]:

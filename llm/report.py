@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.messages import AIMessageChunk
 
 from .chunk_sum import tool_call_check
-from .inert import inert_code
+from .inert import cut, inert_code
 from .records import ChunkRecord, StreamStats
 from .token_probs import RunningFigures, TokenLogprob, bytes_check
 
@@ -40,6 +40,7 @@ def _compact(value: Any) -> str:
 
 
 IGNORED = "ignored: not token probabilities"
+CELL_CHARS = 1_000  # of one cell of the chunk table; the export has every chunk whole
 SAME = "same"  # as the row above (every chunk of an answer carries its id); "〃" has no glyph in many fonts
 
 
@@ -51,17 +52,18 @@ def table_row(record: ChunkRecord, previous: ChunkRecord | None = None) -> list[
         >>> table_row(first)[3:5], table_row(second, first)[3:5]
         (['"Hi"', 'run-1'], ['"!"', 'same'])
     """
-    metadata = _compact(record.response_metadata)
+    metadata = cut(_compact(record.response_metadata), CELL_CHARS)
     return [
         record.index,
         round(record.ms_since_start, 1),
         round(record.ms_since_previous, 1),
-        visible_text(record.text or record.thinking),  # a reasoning field's chunk has no content
-        SAME if previous is not None and record.id and record.id == previous.id else record.id or "",
-        SAME if previous is not None and metadata and metadata == _compact(previous.response_metadata) else metadata,
-        _compact(record.usage_metadata),
+        cut(visible_text(record.text or record.thinking), CELL_CHARS),  # a reasoning field's chunk has no content
+        SAME if previous is not None and record.id and record.id == previous.id else cut(record.id or "", CELL_CHARS),
+        SAME if previous is not None and metadata and metadata == cut(_compact(previous.response_metadata), CELL_CHARS)
+        else metadata,
+        cut(_compact(record.usage_metadata), CELL_CHARS),
         record.chunk_position or "",
-        tool_call_text(record),
+        cut(tool_call_text(record), CELL_CHARS),
         probability_text(record),
         record.kind,
     ]

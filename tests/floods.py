@@ -117,9 +117,13 @@ def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, ar
                                  str(limit)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert flooding.stdout.readline().strip() == "streaming"
+        said: list[str] = []  # read as it comes: its last line may be more than a pipe holds
+        reader = threading.Thread(target=lambda: said.extend(flooding.stdout), daemon=True)
+        reader.start()
         while flooding.poll() is None or not report.waits:
             report.waits.append(first_token_seconds(visitor))
-        done = json.loads(flooding.stdout.read().strip().splitlines()[-1])
+        reader.join(timeout=30)
+        done = json.loads(said[-1])
     finally:
         flooding.kill()
         sampling.set()

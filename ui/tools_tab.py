@@ -21,7 +21,7 @@ from langchain_core.tools import BaseTool
 
 from llm import Accumulator, Phase, Settings, max_concurrency, to_messages
 from llm.backend import Backend
-from llm.inert import inert_markdown, inert_text
+from llm.inert import cut, inert_markdown, inert_text
 from llm.limits import Limits, check_text
 from llm.tool_calls import COMPLETE, DONE, FAILED, INVALID, RUNNING, STREAMING, StreamingCall, ToolCalls
 from llm.tools import TOOLS, run_tool
@@ -33,6 +33,7 @@ from .inputs import CheckedCheckboxGroup, CheckedSlider, CheckedTextbox
 from .stream_to_page import MARKS, stream_to_page
 
 MAX_ROUNDS = 3
+SHOWN_CHARS = 2_000  # of a call's arguments or result on the page; Debug's export has them whole
 STOPPED = "stopped"
 TOOLS_STOPPED = "■ Stopped by you: what had arrived stays; a tool still running was left to finish unseen."
 # Offline, the bundled model is told when to call: at 135M it calls a tool after it has the result
@@ -155,12 +156,12 @@ def said(text: str) -> dict[str, Any]:
 
 def call_message(call: StreamingCall) -> dict[str, Any]:
     """One call as a titled message: its arguments so far (inert: in a code block), then its result."""
-    arguments = json.dumps(call.arguments, ensure_ascii=False, indent=1)
+    arguments = cut(json.dumps(call.arguments, ensure_ascii=False, indent=1), SHOWN_CHARS)
     content = f"```json\n{arguments}\n```"
     if call.state == INVALID:
-        content += f"\n\nNot run: {inert_text(call.problem or 'invalid arguments')} The text was: `{inert_text(call.text[:300])}`"
+        content += f"\n\nNot run: {inert_text(call.problem or 'invalid arguments')} The text was: `{inert_text(cut(call.text, 300))}`"
     if call.result is not None:
-        content += f"\n\n**{'Result' if call.state == DONE else 'Error'}:** {inert_text(call.result)}"
+        content += f"\n\n**{'Result' if call.state == DONE else 'Error'}:** {inert_text(cut(call.result, SHOWN_CHARS))}"
     title = f"Tool call: {inert_text(call.name or '…')} ({inert_text(call.id or f'#{call.index}')})"
     # Open while it streams or runs (with a spinner), and open after (no status): the result stays in view.
     status = {"status": "pending"} if call.state in (STREAMING, RUNNING) else {}

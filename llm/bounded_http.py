@@ -1,0 +1,79 @@
+"""An HTTP client that refuses a line longer than this app reads, before anything parses it.
+
+A server's stream is lines of Server-Sent Events, one JSON object per chunk, and OpenAI's client
+parses each whole line on the event loop every visitor shares. A hostile server sent 100,000
+alternatives for one token: 6 MB in one line, 300 MB of memory to parse three of them. Real chunks
+are a few kilobytes, and a whole non-streaming answer within this app's limits (1,000,000
+characters, `llm.answer_limits`) fits in `MAX_LINE_BYTES`. httpx has no such limit, so this is the
+thin layer it lacks: a transport that counts the bytes since the last newline as they arrive.
+
+    >>> import asyncio
+    >>> async def lines(*parts):
+    ...     return [part async for part in BoundedLines(httpx.ByteStream(b"".join(parts)), limit=8)]
+    >>> asyncio.run(lines(b"data: 1\\n", b"data: 2\\n"))
+    [b'data: 1\\ndata: 2\\n']
+    >>> asyncio.run(lines(b"data: 123456789\\n"))
+    Traceback (most recent call last):
+    ...
+    llm.bounded_http.LineTooLong: The server sent a line of more than 8 bytes, more than any chunk this app reads: the rest was not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from .errors import ReadableError
+
+MAX_LINE_BYTES = 4_000_000
+
+
+class LineTooLong(ReadableError):
+    """A line of a server's response past `MAX_LINE_BYTES`."""
+
+
+class BoundedLines(httpx.AsyncByteStream):
+    """A response body, passed on as it comes, that raises `LineTooLong` once a line passes `limit`."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int = MAX_LINE_BYTES) -> None:
+        self._stream, self._limit = stream, limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        run = 0  # bytes of the line not yet ended
+        async for part in self._stream:
+            start = 0
+            while (newline := part.find(b"\n", start)) >= 0:
+                self._check(run + newline - start)
+                run, start = 0, newline + 1
+            run += len(part) - start
+            self._check(run)
+            yield part
+
+    def _check(self, length: int) -> None:
+        if length > self._limit:
+            raise LineTooLong(f"The server sent a line of more than {self._limit:,} bytes, more than any chunk "
+                              "this app reads: the rest was not read.")
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class BoundedTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, with every response body read through `BoundedLines`."""
+
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        self._inner, self._limit = httpx.AsyncHTTPTransport(), limit
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        response.stream = BoundedLines(response.stream, self._limit)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def bounded_async_client(timeout: float) -> httpx.AsyncClient:
+    """An AsyncClient for OpenAI's client (as it makes its own: its timeout, redirects followed)."""
+    return httpx.AsyncClient(transport=BoundedTransport(), timeout=timeout, follow_redirects=True)
