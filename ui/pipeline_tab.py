@@ -164,4 +164,5 @@ def chosen_chain(name: str, question: str) -> tuple[str, Any]:
 def output_value(output: Any) -> Any:
     """The chain's output for the page's JSON view, which parses text it is given: text goes as a JSON
     string, so the view (and `/pipeline`) shows the text itself."""
-    return json.dumps(output, ensure_ascii=False) if isinstance(output, str) else page_value(output)
+    shown = output if isinstance(output, str) else page_value(output)
+    return json.dumps(shown, ensure_ascii=False) if isinstance(shown, str) else shown  # a sentence is text too
