@@ -134,3 +134,16 @@ def test_lanes_past_nine_keep_their_order_as_text():
     for number in range(12):
         run.steps[f"run {number}"] = Step(f"step {number}", "chain", (), (), 0.0)
     assert sorted(run.lane_names().values()) == list(run.lane_names().values())  # " 9" before "10"
+
+
+def test_the_lanes_keep_every_start_and_end_and_thin_the_streams_past_the_points_they_show():
+    from llm.pipeline_run import MAX_POINTS
+
+    run = PipelineRun()
+    run.steps["r"] = Step("model", "chat_model", (), (), 0.0)
+    run.events = [[0.0, "model", "on_chat_model_start", "", "r", []]]
+    run.events += [[float(i), "model", "on_chat_model_stream", "", "r", []] for i in range(1, 10 * MAX_POINTS)]
+    run.events += [[1e9, "model", "on_chat_model_end", "", "r", []]]
+    kinds = [row[2] for row in run.lanes()["data"]]
+    assert kinds[0] == "start" and kinds[-1] == "end" and len(kinds) <= MAX_POINTS + 2
+    assert kinds.count("stream") >= MAX_POINTS // 2  # thinned, not dropped
