@@ -28,6 +28,7 @@ from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutp
 from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox
 from .stream_to_page import stream_to_page, wire_stop
 
+SHOWN_EVENTS = 2_000  # the table's rows once a run ends (the latest); the export has every event
 PIPELINE_STOPPED = "■ Stopped by you: the model's request is closed; the output and events show what had arrived."
 FIRST = next(iter(PRESETS))
 
@@ -93,7 +94,8 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
         # Widths that fit a 1,280 px page: left to itself, the table pushed "carried" off its right edge.
         events = gr.Dataframe(headers=EVENT_HEADERS, value=[], interactive=False, wrap=True, max_height=400,
                               column_widths=["10%", "25%", "17%", "48%"],
-                              label="Events (the latest while it runs; every one when it ends)", elem_id="pipeline-events")
+                              label=f"Events (the latest; up to {SHOWN_EVENTS:,} when it ends, and every one in the export)",
+                              elem_id="pipeline-events")
         latest_run = gr.State(None)
         with gr.Row():
             export = gr.Button("Export the events", scale=0, elem_id="pipeline-export")
@@ -128,6 +130,12 @@ class PipelineView:
         self._drawn_at = -REDRAW_EVERY_MS
         self._hand_over = HandOver()  # the run, for export
 
+    def redraw_chars(self, acc: Accumulator) -> int:
+        """What the page redoes at each update (`stream_to_page` spaces updates by it): the output so
+        far, about as long as the model's text. Unspaced, a 100 KB answer sent the whole object 30 times
+        a second, and held another visitor's first token 1.9 s."""
+        return len(acc.answer)
+
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         now = acc.records[-1].ms_since_start if acc.records else 0.0
         if self._lanes is None or now - self._drawn_at >= REDRAW_EVERY_MS:  # the plot redraws less often
@@ -138,12 +146,12 @@ class PipelineView:
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         said = "\n\n".join(self.run.verdicts())
-        return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
+        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), self.run.lanes(),
                 self._with_key(f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}"),
                 self._hand_over(self.run))
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
-        return (output_value(self.run.output), self.run.rows(), self.run.lanes(),
+        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), self.run.lanes(),
                 self._with_key(f"✗ {self.run.failure(inert_text(error), inert_text)}"), self._hand_over(self.run))
 
     def _with_key(self, verdict: str) -> str:
