@@ -59,7 +59,7 @@ class FloodReport:
     seconds: float = 0.0  # how long the flood lasted, for the flooding visitor
     rss_before: int = 0  # the app's resident memory, bytes
     rss_peak: int = 0
-    cpu_after_stop: float | None = None  # the app's CPU share in the second after a Stop (1.0 = one core)
+    cpu_after_stop: float | None = None  # the app's CPU share in the second after Stop closed the request (1.0 = one core)
     last: list = field(default_factory=list)  # the flooding visitor's last outputs
 
     @property
@@ -129,7 +129,10 @@ def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, ar
         sampling.set()
     report.received, report.updates, report.seconds, report.last = (done["received"], done["updates"],
                                                                      done["seconds"], done["last"] or [])
-    if stop_after:
+    if stop_after:  # once the request upstream is closed (Stop's first effect), the app's next second
+        deadline = time.monotonic() + 5
+        while not server.disconnects and time.monotonic() < deadline:
+            time.sleep(0.01)
         before = _cpu_seconds(app_pid)
         time.sleep(1.0)
         report.cpu_after_stop = _cpu_seconds(app_pid) - before

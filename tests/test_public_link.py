@@ -17,11 +17,11 @@ import pytest
 from gradio_client import Client, handle_file
 from langchain_core.messages import AIMessageChunk
 
-from llm.accumulator import Accumulator
 from llm.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
 from llm.inert import inert_code
 from llm.json_answer import SHOWN_RESERVED_KEY
 from llm.limits import DEFAULT_TOKEN_CAP
+from llm.records import ChunkRecord
 from tests.conftest import ROOT, SECRET, free_port, launch, running_app, server_settings
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario, numbered_tokens
@@ -92,12 +92,10 @@ def test_a_slow_pattern_is_stopped_not_left_to_freeze_the_app():
 # 3: a replay cannot freeze the app or hold a slot for a day ----------------------------------
 
 def write_log(path, count: int, gap_ms: float = 1.0, text=lambda i: f" w{i}") -> None:
-    acc = Accumulator()
-    for i in range(count):
-        acc.add(AIMessageChunk(content=text(i), id="run-1"))
-    records = [r.__class__(**{**r.as_dict(), "ms_since_start": i * gap_ms, "ms_since_previous": gap_ms})
-               for i, r in enumerate(acc.records)]
-    path.write_text(dumps_chunk_log(records, acc.chunks))
+    """A chunk log of `count` chunks, made as the app records them (past the app's own limits if asked)."""
+    chunks = [AIMessageChunk(content=text(i), id="run-1") for i in range(count)]
+    records = [ChunkRecord.of(chunk, index=i, ms=i * gap_ms, delta_ms=gap_ms) for i, chunk in enumerate(chunks)]
+    path.write_text(dumps_chunk_log(records, chunks))
 
 
 # The replaying visitor is another process, as another browser is: its client decodes every update.
