@@ -24,7 +24,7 @@ def pieces(text: str, size: int = 7) -> list[str]:
 
 def wait_for_text(page, selector: str, text: str, timeout: float = 20_000) -> None:
     page.wait_for_function("([s, t]) => [...document.querySelectorAll(s)].some(e => e.innerText.includes(t))",
-                           arg=[selector, text], timeout=timeout)
+                           arg=[selector, text], timeout=timeout, polling=100)
 
 
 def test_hostile_text_is_shown_and_never_fetched_in_chat_debug_json_and_replay(open_page, app_url, server, tmp_path):
@@ -131,12 +131,12 @@ def test_hostile_tokens_and_alternatives_are_shown_and_never_fetched(open_page, 
         assert server.requests[-1]["top_logprobs"] == 3
         joined = "s => [...document.querySelectorAll(s + ' .score-token')].map(e => e.innerText).join('')"
         page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-probabilities", "token-tag.png"],
-                               timeout=20_000)  # the tokens, as text
+                               timeout=20_000, polling=100)  # the tokens, as text
         page.locator("#token-probabilities .score-token").nth(1).click()
         wait_for_text(page, "#token-alternatives", "alt-tag.png")
         wait_for_text(page, "#token-choice", "alt-image.png")
         page.locator("#token-continue").click()
         wait_for_text(page, "#branch-status", "Branch complete")
-        page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-branch", "branch-frame"])
+        page.wait_for_function(f"([s, t]) => ({joined})(s).includes(t)", arg=["#token-branch", "branch-frame"], polling=100)
         wait_for_text(page, "#debug-summary", "least likely")
         assert tracker.connections == 0, f"the page fetched: {tracker.requests}"

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from tests.openai_server import Scenario, token_logprobs
-from tests.test_browser import SCREENSHOTS, open_section, send
+from tests.test_browser import SCREENSHOTS, send
 from tests.test_probabilities_app import branching_url  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
@@ -30,29 +30,10 @@ def ask_with_probabilities(page, top: int, message: str) -> None:
     box.fill(str(top))
     box.press("Enter")
     page.wait_for_function("k => document.querySelector('#top-logprobs input[type=number]').value === k",
-                           arg=str(top))
+                           arg=str(top), polling=100)
     send(page, message)
     page.get_by_role("tab", name="Debug").click()
-    open_section(page, "token-section")  # it opens itself when the answer's first update comes; this is at once
     page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=30_000)
-
-
-def test_the_section_opens_itself_for_an_answer_with_probabilities(open_page, branching_url, server):  # noqa: F811
-    server.scenario = Scenario(tokens=WORDS[:4])
-    page = open_page(branching_url)
-    send(page, "Without probabilities.")
-    page.get_by_role("tab", name="Debug").click()
-    page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=30_000)
-    label = page.locator("#token-section .label-wrap").first
-    assert "open" not in (label.get_attribute("class") or "").split()  # closed: Debug reads top-down
-    page.get_by_role("tab", name="Chat").click()
-    page.locator("button", has_text="Settings").first.click()
-    box = page.locator("#top-logprobs input[type=number]")
-    box.fill("3")
-    box.press("Enter")
-    send(page, "With probabilities.")
-    page.get_by_role("tab", name="Debug").click()
-    page.locator("#token-section .label-wrap.open").first.wait_for(timeout=30_000)
 
 
 def test_tokens_are_shaded_a_chosen_one_shows_its_alternatives_and_a_branch_grows(open_page, branching_url, server):  # noqa: F811
@@ -74,7 +55,7 @@ def test_tokens_are_shaded_a_chosen_one_shows_its_alternatives_and_a_branch_grow
     tokens.nth(3).click()  # " blue", sent with probability 0.3; " alt0" was likelier (0.35)
     alternatives = page.locator("#token-alternatives")
     page.wait_for_function("() => document.querySelector('#token-alternatives').innerText.includes('\" alt0\"')",
-                           timeout=10_000)
+                           timeout=10_000, polling=100)
     table = alternatives.inner_text()
     assert '" blue"' in table and "0.35" in table and "0.3" in table
     page.locator("#token-picked").get_by_text("Token 3").wait_for()

@@ -37,8 +37,9 @@ BRANCH_STOPPED = "■ Branch stopped by you; it keeps what had arrived."
 
 def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -> None:
     """Lay out the shaded answer, the alternatives and the branch (inside the current tab)."""
-    # Closed until an answer brings probabilities: the Debug page reads top-down, summary first.
-    with gr.Accordion("Token probabilities", open=False, elem_id="token-section") as section:
+    # Open: its view must be on the page while an answer streams, to shade tokens as they come. Opened
+    # by an event at the answer's first update, it missed the first tokens under load (a flaky test).
+    with gr.Accordion("Token probabilities", open=True, elem_id="token-section"):
         gr.Markdown(HOW)
         with gr.Row(equal_height=False):
             with gr.Column():
@@ -87,8 +88,6 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
 
     debug.to_shade.change(follow_tokens, debug.to_shade, debug.tokens, concurrency_limit=None,
                           show_progress="hidden", api_visibility="undocumented")
-    debug.to_shade.change(lambda answer: gr.skip() if answer is None else gr.Accordion(open=True), debug.to_shade,
-                          section, queue=False, show_progress="hidden", api_visibility="undocumented")
     debug.tokens.select(pick, [debug.latest], [position, picked, alternatives, choice], queue=False,
                         api_visibility="undocumented")
     position.submit(alternatives_of, [debug.latest, position], [position, picked, alternatives, choice], queue=False,
