@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ def first_token_seconds(client: Client, give_up: float = 30.0) -> float:
     return waited
 
 
+def _lines(file) -> list[str]:
+    file.seek(0)
+    return file.read().splitlines()
+
+
 def _rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -113,20 +119,21 @@ def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, ar
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    said = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: its last line may be more than a pipe holds
     flooding = subprocess.Popen([sys.executable, "-c", FLOODING_VISITOR, url, api, json.dumps(args), str(stop_after),
-                                 str(limit)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                                 str(limit)], cwd=ROOT, stdout=said, text=True)
     try:
-        assert flooding.stdout.readline().strip() == "streaming"
-        said: list[str] = []  # read as it comes: its last line may be more than a pipe holds
-        reader = threading.Thread(target=lambda: said.extend(flooding.stdout), daemon=True)
-        reader.start()
+        deadline = time.monotonic() + 60
+        while not _lines(said) and flooding.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _lines(said)[:1] == ["streaming"], _lines(said)
         while flooding.poll() is None or not report.waits:
             report.waits.append(first_token_seconds(visitor))
-        reader.join(timeout=30)
-        done = json.loads(said[-1])
+        done = json.loads(_lines(said)[-1])
     finally:
         flooding.kill()
         sampling.set()
+        said.close()
     report.received, report.updates, report.seconds, report.last = (done["received"], done["updates"],
                                                                      done["seconds"], done["last"] or [])
     if stop_after:  # once the request upstream is closed (Stop's first effect), the app's next second
