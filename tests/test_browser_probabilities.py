@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.openai_server import Scenario, token_logprobs
 from tests.test_browser import SCREENSHOTS, send
@@ -27,10 +28,19 @@ def ask_with_probabilities(page, top: int, message: str) -> None:
     answer is complete there."""
     page.locator("button", has_text="Settings").first.click()
     box = page.locator("#top-logprobs input[type=number]")
-    box.fill(str(top))
-    box.press("Enter")
-    page.wait_for_function("k => document.querySelector('#top-logprobs input[type=number]').value === k",
-                           arg=str(top), polling=100)
+    # The accordion mounts its sliders when it first opens. A value typed within those first milliseconds
+    # is sometimes set back to the default by Gradio's front end (seen in about 1 run in 7: the box was
+    # created holding 0 and never showed the typed value), so type again until the value holds.
+    for attempt in range(5):
+        box.fill(str(top))
+        box.press("Enter")
+        try:
+            page.wait_for_function("k => document.querySelector('#top-logprobs input[type=number]').value === k",
+                                   arg=str(top), polling=100, timeout=2_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 4:
+                raise
     send(page, message)
     page.get_by_role("tab", name="Debug").click()
     page.locator("#debug-summary").get_by_text("Complete").wait_for(timeout=30_000)
