@@ -33,20 +33,24 @@ import json, sys, time
 from gradio_client import Client
 url, api, args, stop_after, limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 job = Client(url, verbose=False).submit(*args, api_name=api)
-began, received, updates, last, stopped = time.monotonic(), 0, 0, None, False
-for outputs in job:
-    if updates == 0:
-        print("streaming", flush=True)
-    updates += 1
-    received += len(json.dumps(outputs, ensure_ascii=False, default=str))
-    last = outputs
-    if stop_after and time.monotonic() - began > stop_after:
-        job.cancel()
-        stopped = True
-        break
-    if time.monotonic() - began > limit:
-        break
-print(json.dumps({"updates": updates, "received": received, "stopped": stopped,
+began, received, largest, updates, last, stopped, error = time.monotonic(), 0, 0, 0, None, False, None
+try:
+    for outputs in job:
+        if updates == 0:
+            print("streaming", flush=True)
+        updates += 1
+        size = len(json.dumps(outputs, ensure_ascii=False, default=str))
+        received, largest = received + size, max(largest, size)
+        last = outputs
+        if stop_after and time.monotonic() - began > stop_after:
+            stopped = True
+            job.cancel()
+            break
+        if time.monotonic() - began > limit:
+            break
+except Exception as e:  # reported, not raised: the report line must come whatever happened
+    error = f"{type(e).__name__}: {e}"[:500]
+print(json.dumps({"updates": updates, "received": received, "largest": largest, "stopped": stopped, "error": error,
                   "seconds": time.monotonic() - began, "last": last}, default=str), flush=True)
 """
 
@@ -56,12 +60,15 @@ class FloodReport:
     waits: list[float] = field(default_factory=list)  # the other visitor's times to first token, in s
     baseline: float = 0.0  # their time to first token before the flood
     received: int = 0  # bytes of updates the flooding visitor received
+    largest: int = 0  # bytes of the largest one
     updates: int = 0
     seconds: float = 0.0  # how long the flood lasted, for the flooding visitor
     rss_before: int = 0  # the app's resident memory, bytes
     rss_peak: int = 0
+    closed_upstream: bool = False  # after a Stop: whether the request to the server was closed before its end
     cpu_after_stop: float | None = None  # the app's CPU share in the second after Stop closed the request (1.0 = one core)
     last: list = field(default_factory=list)  # the flooding visitor's last outputs
+    error: str | None = None  # what the flooding visitor's client raised, if anything
 
     @property
     def worst_extra(self) -> float:
@@ -105,7 +112,7 @@ def _cpu_seconds(pid: int) -> float:
 def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, args: list, flood: Scenario, *,
                   stop_after: float = 0.0, limit: float = 60.0) -> FloodReport:
     """Flood one visitor through `api` (with `args`, the first being FLOOD) while another asks `/chat`."""
-    server.by_message = {FLOOD: flood}
+    server.by_message = {FLOOD: flood.warm()}
     server.scenario = Scenario(tokens=numbered_tokens(10), rate=50)
     visitor = Client(url, verbose=False)
     report = FloodReport()
@@ -120,8 +127,9 @@ def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, ar
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     said = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: its last line may be more than a pipe holds
+    complained = tempfile.TemporaryFile(mode="w+")
     flooding = subprocess.Popen([sys.executable, "-c", FLOODING_VISITOR, url, api, json.dumps(args), str(stop_after),
-                                 str(limit)], cwd=ROOT, stdout=said, text=True)
+                                 str(limit)], cwd=ROOT, stdout=said, stderr=complained, text=True)
     try:
         deadline = time.monotonic() + 60
         while not _lines(said) and flooding.poll() is None and time.monotonic() < deadline:
@@ -129,17 +137,21 @@ def measure_flood(server: FakeOpenAIServer, app_pid: int, url: str, api: str, ar
         assert _lines(said)[:1] == ["streaming"], _lines(said)
         while flooding.poll() is None or not report.waits:
             report.waits.append(first_token_seconds(visitor))
-        done = json.loads(_lines(said)[-1])
+        last = _lines(said)[-1]
+        assert last.startswith("{"), f"the flooding visitor ended without its report: {_lines(complained)[-20:]}"
+        done = json.loads(last)
     finally:
         flooding.kill()
         sampling.set()
         said.close()
-    report.received, report.updates, report.seconds, report.last = (done["received"], done["updates"],
-                                                                     done["seconds"], done["last"] or [])
+        complained.close()
+    report.received, report.largest, report.updates, report.seconds, report.last, report.error = (
+        done["received"], done["largest"], done["updates"], done["seconds"], done["last"] or [], done["error"])
     if stop_after:  # once the request upstream is closed (Stop's first effect), the app's next second
         deadline = time.monotonic() + 5
         while not server.disconnects and time.monotonic() < deadline:
             time.sleep(0.01)
+        report.closed_upstream = bool(server.disconnects)
         before = _cpu_seconds(app_pid)
         time.sleep(1.0)
         report.cpu_after_stop = _cpu_seconds(app_pid) - before
