@@ -33,6 +33,12 @@ class ChatOpenAICompatible(ChatOpenAI):
     # Whether the server continues a final assistant message when asked with vLLM's
     # `continue_final_message` (OPENAI_CONTINUE_FINAL_MESSAGE; the bundled model's process does).
     continues_final_message: bool = False
+    # None: langchain-openai then reads each chunk without its own `asyncio.wait_for`. On Python 3.11
+    # that wait_for loses a cancel landing just as a chunk read finishes (CPython gh-86296, fixed in
+    # 3.12); a Stop during a fast stream then let the request run to its end, at full CPU (the Pipeline,
+    # where the cancel reaches the read through `astream_events`' own task, lost it 1 Stop in 3). A
+    # silent server still ends the answer: the HTTP client's read timeout (REQUEST_TIMEOUT) applies.
+    stream_chunk_timeout: float | None = None
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

@@ -1,10 +1,5 @@
 """Floods from a broken or hostile server, each measured as another visitor's time to first token
-(`tests/floods.py`): the real app in its own process, the flooding visitor in another.
-
-Two more pass here alone but failed inside the whole suite in CI, for reasons not yet found, and
-are left out until they are: 100,000 alternatives a token (its sentence is checked in
-tests/test_hostile_servers.py), and the app's CPU in the second after a Stop during a flood
-(`measure_flood(..., stop_after=2.0)`; 0.08-0.1 CPU-seconds when run alone)."""
+(`tests/floods.py`): the real app in its own process, the flooding visitor in another."""
 
 from __future__ import annotations
 
@@ -29,6 +24,8 @@ FLOODS = {
     "10,000 parallel calls": ("/tools", [FLOOD], Scenario(tool_calls=[
         {"name": "calculator", "arguments": '{"expression": "1+1"}', "id": f"c{i}"} for i in range(10_000)],
         tool_piece=64), "more than 32 tool calls"),
+    "100,000 alternatives per token": ("/chat", [FLOOD, "", 0.5, 100, None, "", 3],
+                                       Scenario(tokens=["a", " b", " c"], top_sent=100_000), "a line of more than"),
     "a 100 KB JSON answer through the JSON parser": ("/pipeline", [FLOOD, "JSON parser"],
                                                      Scenario(tokens=pieces_of(HUNDRED_KB, 4)), "✓"),
 }
@@ -44,19 +41,22 @@ def flooded_app(openai_server):
     app.wait(timeout=20)
 
 
-# The issue's goal is 1 s for every flood. The 100 KB JSON answer meets it in most runs (0.2-0.6 s)
-# but not all (1.2 s once): its 25,000 chunks make the final update carry 25,000 Debug rows, which
-# Gradio walks twice on the event loop (looking for files, and for URLs to rewrite). It froze the
-# app for minutes before this work; the bound here guards that, not the goal.
-BOUND = {"a 100 KB JSON answer through the JSON parser": 3.0}
-
-
 @pytest.mark.parametrize("name", list(FLOODS))
 def test_another_visitors_first_token_waits_under_a_second_more_during_a_flood(flooded_app, server, name):
     app, url = flooded_app
     api, args, flood, says = FLOODS[name]
     report = measure_flood(server, app.pid, url, api, args, flood, limit=120)
-    bound = BOUND.get(name, 1.0)
-    assert report.worst_extra < bound, f"{name}: first token {report.worst_extra:.2f} s later than before, {report.waits}"
+    assert report.worst_extra < 1.0, f"{name}: first token {report.worst_extra:.2f} s later than before, {report.waits}"
     assert says in json.dumps(report.last, ensure_ascii=False)  # it ended, with a sentence (or complete)
+    assert report.largest < 1_000_000, f"{name}: an update of {report.largest:,} bytes"  # what one page gets at once
     assert report.rss_peak - report.rss_before < 500_000_000, f"{name}: memory grew {report.rss_peak - report.rss_before:,} bytes"
+
+
+def test_stop_during_a_flood_frees_the_cpu_at_once(flooded_app, server):
+    app, url = flooded_app
+    api, args, flood, _ = FLOODS["a 100 KB JSON answer through the JSON parser"]
+    report = measure_flood(server, app.pid, url, api, args, flood, stop_after=2.0)
+    assert report.error is None and report.cpu_after_stop is not None, (report.error, report.cpu_after_stop)
+    # It had been read to its end 1 Stop in 3 (a cancel lost in langchain-openai's wait_for: llm/thinking.py)
+    assert report.closed_upstream, "the request upstream was not closed"
+    assert report.cpu_after_stop < 0.3, f"{report.cpu_after_stop:.2f} CPU-seconds in the second after Stop"
