@@ -20,6 +20,7 @@ from __future__ import annotations
 from .errors import ReadableError
 from .records import ChunkRecord
 
+MAX_CHUNKS = 50_000  # of one answer, empty ones too: memory per answer is bounded by chunks as much as by text
 MAX_ANSWER_CHARS = 1_000_000  # text and thinking of one answer (as much as a chunk log may hold)
 MAX_TOOL_CALLS = 32  # OpenAI's models make a handful in parallel
 MAX_ARGUMENT_CHARS = 100_000  # all tool calls' arguments in one answer (the calculator takes 200)
@@ -33,17 +34,22 @@ class AnswerLimits:
     """What one answer has brought so far, against the limits."""
 
     def __init__(self) -> None:
+        self.chunks = 0
         self.chars = 0
         self.arguments = 0
         self.calls: set[object] = set()
 
     def count(self, record: ChunkRecord) -> None:
         """Take in one chunk's record; raises `AnswerTooLarge` once the answer is past a limit."""
+        self.chunks += 1
         self.chars += len(record.text) + len(record.thinking)
         for part in record.tool_call_chunks:
             self.calls.add(part.get("index"))
             args = part.get("args")
             self.arguments += len(args) if isinstance(args, str) else 0
+        if self.chunks > MAX_CHUNKS:
+            raise AnswerTooLarge(f"The answer passed {MAX_CHUNKS:,} chunks, this app's limit for one answer: the rest "
+                                 "was not read.")
         if self.chars > MAX_ANSWER_CHARS:
             raise AnswerTooLarge(f"The answer passed {MAX_ANSWER_CHARS:,} characters, this app's limit for one "
                                  "answer: the rest was not read.")

@@ -41,6 +41,7 @@ def _compact(value: Any) -> str:
 
 IGNORED = "ignored: not token probabilities"
 CELL_CHARS = 1_000  # of one cell of the chunk table; the export has every chunk whole
+SHOWN_ROWS = 2_000  # of the chunk table and the timeline once an answer ends (a page's share of a long answer)
 SAME = "same"  # as the row above (every chunk of an answer carries its id); "〃" has no glyph in many fonts
 
 
@@ -127,6 +128,27 @@ class DebugReport:
         """The newest `n` rows and their timeline points, as copies that later chunks leave alone."""
         rows = self.rows[-n:]
         return rows, self.timeline(rows)
+
+    def shown(self, n: int = SHOWN_ROWS) -> tuple[list[list[Any]], dict[str, Any]]:
+        """The rows and timeline a page gets once the answer ends, about `n` of each however many chunks
+        came: every row up to `n`; past it, the first and the last `n // 2` rows, and a timeline point for
+        each stretch of chunks, the one after its longest wait (so every stall still shows). The explorer
+        shows any chunk, and the export has them all.
+
+            >>> report = DebugReport(); report.rows = [[i, i * 10.0, 500.0 if i == 7 else 10.0] for i in range(40)]
+            >>> rows, timeline = report.shown(10)
+            >>> [row[0] for row in rows], [point[0] for point in timeline["data"]]
+            ([0, 1, 2, 3, 4, 35, 36, 37, 38, 39], [0, 7, 8, 12, 16, 20, 24, 28, 32, 36])
+        """
+        if len(self.rows) <= n:
+            return self.rows, self.timeline()
+        every = self.stretch(n)
+        points = [max(self.rows[i : i + every], key=lambda row: row[2]) for i in range(0, len(self.rows), every)]
+        return self.rows[: n // 2] + self.rows[-(n // 2) :], self.timeline(points)
+
+    def stretch(self, n: int = SHOWN_ROWS) -> int:
+        """How many chunks one timeline point stands for in `shown(n)`."""
+        return -(-len(self.rows) // n)
 
     def timeline(self, rows: list[list[Any]] | None = None) -> dict[str, Any]:
         """Points (chunk index, ms since request, gap before it) of `rows` (default: all) in the

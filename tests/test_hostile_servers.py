@@ -9,9 +9,9 @@ import json
 import pytest
 from gradio_client import Client
 
-from llm.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_TOOL_CALLS
+from llm.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CHUNKS, MAX_TOOL_CALLS
 from llm.bounded_http import MAX_LINE_BYTES
-from llm.report import IGNORED
+from llm.report import IGNORED, SHOWN_ROWS
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario, token_logprobs
 from tests.test_probabilities_app import PROBABILITY, TEXT, ask, rows
@@ -87,6 +87,33 @@ def test_an_answer_past_a_million_characters_ends_with_a_sentence_and_keeps_what
     assert f"The answer passed {MAX_ANSWER_CHARS:,} characters" in str(answer)
     assert "x" * 100_000 in str(answer)  # what came before the limit stays
     assert all(len(str(cell)) < 2_000 for row in rows(table) for cell in row)  # cells shown cut
+
+
+def test_an_answer_of_many_chunks_sends_the_page_a_bounded_table_and_timeline(app_url, server):
+    """25,000 chunks put 25,000 rows and points in the final update, which Gradio walked on the event
+    loop that every visitor shares (for files, and for URLs to rewrite) while the page took megabytes."""
+    chunks = 3 * SHOWN_ROWS
+    server.scenario = Scenario(tokens=["x"] * chunks)
+    answer, summary, table, timeline = run(app_url, "/chat", "many", "", 0.5, 200)[-1][:4]
+    assert answer == "x" * chunks and summary.startswith("**✓ Complete")
+    shown = [row[0] for row in rows(table)]
+    came = shown[-1] + 1  # the tokens, and the server's first (role) and closing chunks
+    assert len(shown) == SHOWN_ROWS and shown[0] == 0 and came > chunks
+    assert shown == list(range(SHOWN_ROWS // 2)) + list(range(came - SHOWN_ROWS // 2, came))
+    assert f"the first and the last {SHOWN_ROWS // 2:,} of {came:,} chunks" in summary
+    assert f"Sum check ✓ the {came} chunks" in summary  # the check still reads every chunk
+    points = timeline["value"]["data"] if "value" in timeline else timeline["data"]
+    assert SHOWN_ROWS // 2 <= len(points) <= SHOWN_ROWS
+
+
+def test_an_answer_past_the_chunk_limit_ends_with_a_sentence_and_keeps_what_came(app_url, server):
+    """Empty chunks carry no text, so the character limit alone let a server grow one answer's memory
+    without end."""
+    server.scenario = Scenario(tokens=["x"] * (MAX_CHUNKS + 100))
+    answer, summary, table, _ = run(app_url, "/chat", "many", "", 0.5, 200)[-1]
+    assert f"The answer passed {MAX_CHUNKS:,} chunks, this app's limit for one answer" in str(answer)
+    assert "x" * (MAX_CHUNKS - 10) in str(answer) and str(answer).count("x") <= MAX_CHUNKS  # what came stays
+    assert summary.startswith("**✗") and len(rows(table)) == SHOWN_ROWS
 
 
 def test_long_arguments_and_results_are_shown_cut_and_say_how_much_more():

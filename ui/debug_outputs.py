@@ -17,13 +17,13 @@ import gradio as gr
 from llm import Accumulator, Phase
 from llm.branching import Origin
 from llm.inert import inert_code, inert_text
-from llm.report import TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
+from llm.report import SHOWN_ROWS, TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
 from llm.token_probs import TokenLogprob
 
 # While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
 # most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then sends nothing
 # for them; a gr.skip() would cost more, since Gradio rebuilds the component for it). Each update's cost
-# stays constant however long the answer gets. The final update has every chunk.
+# stays constant however long the answer gets. The final update has every chunk, up to SHOWN_ROWS of them.
 REDRAW_EVERY_MS = 500
 STREAMING_ROWS = 200
 STREAMING = "● Streaming…"
@@ -145,7 +145,7 @@ class DebugAnswer:
         complete = self.acc.phase is Phase.COMPLETE
         summary = self.report.summary(self.status(), self.acc.text if complete else None,
                                       self.acc.total if complete else None)
-        return (summary, self.report.rows, self.report.timeline(), self,
+        return (summary, *self.report.shown(), self,
                 self.model_line(), self.to_shade(), next(_ENDINGS))
 
     def to_shade(self) -> DebugAnswer | None:
@@ -163,10 +163,18 @@ class DebugAnswer:
         if phase is Phase.STREAMING:
             return STREAMING + (WINDOW_NOTE if len(self.report.rows) > STREAMING_ROWS else "")
         if phase is Phase.COMPLETE:
-            return "✓ Complete" + (f" ({self.source})" if self.source else "")
+            return "✓ Complete" + (f" ({self.source})" if self.source else "") + self.shown_note()
         if phase is Phase.STOPPED:
-            return "■ Stopped by you"
-        return f"✗ {inert_text(self.acc.error or 'Failed.')}"
+            return "■ Stopped by you" + self.shown_note()
+        return f"✗ {inert_text(self.acc.error or 'Failed.')}" + self.shown_note()
+
+    def shown_note(self) -> str:
+        """What the ended answer's table and timeline leave out, when it had more than SHOWN_ROWS chunks."""
+        chunks = len(self.report.rows)
+        if chunks <= SHOWN_ROWS:
+            return ""
+        return (f" (the table shows the first and the last {SHOWN_ROWS // 2:,} of {chunks:,} chunks, and the timeline "
+                f"the longest wait of every {self.report.stretch()}; the explorer shows any chunk, the export has all)")
 
     def model_line(self) -> Any:
         """The header's line naming the model that answered (the server's word, so inert)."""
