@@ -31,9 +31,9 @@ from .records import ChunkRecord
 from .thinking import REASONING_KEY
 
 MAX_LOG_BYTES = 20_000_000  # a replay holds the whole file in memory
-# Each chunk is a Debug row, and a replay's final update carries every row: Gradio walks each cell of
-# it on the one event loop, about 35 µs a row (0.7 s at 20,000, measured). 5,000 holds any answer
-# within the default Max tokens ceiling (4,096) and keeps that walk under 0.2 s.
+# 5,000 holds any answer within the default Max tokens ceiling (4,096). (It also kept Gradio's walk of
+# a replay's final Debug table under 0.2 s, 35 µs a row, when that table held every chunk; it now holds
+# at most llm.report.SHOWN_ROWS.)
 MAX_LOG_CHUNKS = 5_000
 MAX_LOG_TEXT = 1_000_000  # characters of answer and thinking in all; a page update carries the text so far
 MAX_REPLAY_SECONDS = 600  # the longest a replay may take at the speed chosen
