@@ -49,6 +49,8 @@ class _Streaming:
 # ahead (at 100 users, an answer's update carries tens of chunks), but a replay "at once" would: one
 # batch of 10,000 records then held the one event loop for a second and more while the page took it in.
 MAX_BATCH = 1024
+# Chunks read in a row before the reader lets the event loop's other tasks run (a few ms of parsing).
+TURN_EVERY = 32
 
 
 async def paced(
@@ -88,7 +90,7 @@ async def paced(
                 if len(buffer) >= max_batch:  # a full batch: wait until the page takes it
                     taken.clear()
                     await taken.wait()
-                else:
+                elif len(buffer) % TURN_EVERY == 0:
                     # Let every other task of the one event loop have a turn. While the server's bytes are
                     # already here, reading the next chunk never waits, so a server sending as fast as it
                     # can kept the loop to itself: another visitor's first token waited 2.4 s.
