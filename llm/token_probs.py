@@ -24,6 +24,8 @@ from typing import Any
 MAX_TOP = 20  # OpenAI's own ceiling for top_logprobs
 MAX_TOKEN_CHARS = 200  # a token is a few characters; anything longer is not one
 MAX_ENTRIES = 64  # tokens one chunk may carry (servers send one, some a handful)
+# In a token's entry as kept (`as_sent`): how many alternatives the server listed, when more than were read.
+LISTED_KEY = "top_logprobs_listed"
 IGNORED_KEY = "logprobs_ignored"  # in a chunk's response_metadata: its logprobs were not token probabilities
 
 
@@ -35,6 +37,7 @@ class TokenLogprob:
     logprob: float
     data: bytes  # the token's bytes: as sent, else its text in UTF-8 (llama.cpp sends none)
     top: tuple[tuple[str, float], ...] = ()  # (token, logprob), most likely first
+    listed: int = 0  # how many alternatives the server listed: more than `top` holds past MAX_TOP
 
     @property
     def probability(self) -> float:
@@ -60,10 +63,16 @@ def parse_logprobs(value: Any) -> tuple[TokenLogprob, ...]:
         if token is None:
             return MALFORMED
         top = entry.get("top_logprobs") or []
-        alternatives = tuple(pair for pair in map(_entry, top[:MAX_TOP] if isinstance(top, list) else []) if pair)
+        top = top if isinstance(top, list) else []
+        alternatives = tuple(pair for pair in map(_entry, top[:MAX_TOP]) if pair)
+        listed = max(len(top), _count(entry.get(LISTED_KEY)))
         tokens.append(TokenLogprob(token[0], token[1], _bytes(entry.get("bytes"), token[0]),
-                                   tuple(sorted(alternatives, key=lambda pair: -pair[1]))))
+                                   tuple(sorted(alternatives, key=lambda pair: -pair[1])), listed))
     return tuple(tokens)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9 else 0
 
 
 def _entry(entry: Any) -> tuple[str, float] | None:
@@ -110,15 +119,16 @@ def bounded(value: Any) -> tuple[dict[str, Any] | None, bool]:
 
 
 def as_sent(tokens: tuple[TokenLogprob, ...]) -> dict[str, Any]:
-    """`tokens` in OpenAI's shape, bounded as read (at most MAX_TOP alternatives each): what a chunk
-    keeps in place of what the server sent, so that adding chunks merges lists of one shape, and an
-    answer holds no more than it shows.
+    """`tokens` in OpenAI's shape, bounded as read (at most MAX_TOP alternatives each, and how many
+    were listed when there were more): what a chunk keeps in place of what the server sent, so that
+    adding chunks merges lists of one shape, and an answer holds no more than it shows.
 
         >>> as_sent((TokenLogprob("Hi", -0.5, b"Hi", (("Hi", -0.5), ("Yo", -1.0))),))
         {'content': [{'token': 'Hi', 'logprob': -0.5, 'bytes': [72, 105], 'top_logprobs': [{'token': 'Hi', 'logprob': -0.5}, {'token': 'Yo', 'logprob': -1.0}]}]}
     """
     return {"content": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.data),
-                         "top_logprobs": [{"token": token, "logprob": logprob} for token, logprob in t.top]}
+                         "top_logprobs": [{"token": token, "logprob": logprob} for token, logprob in t.top],
+                         **({LISTED_KEY: t.listed} if t.listed > len(t.top) else {})}
                         for t in tokens]}
 
 

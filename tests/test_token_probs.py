@@ -99,6 +99,28 @@ def test_limits_on_what_a_server_sends():
     assert token.top == (("y", -1.0),)  # an alternative that is not one is left out
 
 
+def test_past_twenty_alternatives_the_count_listed_is_kept_and_said():
+    """The alternatives view had said "the server listed 20 alternatives" when it had listed 50."""
+    from langchain_core.messages import AIMessageChunk
+
+    from llm.token_probs import as_sent
+    from ui.debug_outputs import DebugAnswer
+    from ui.token_probabilities import alternatives_of
+
+    many = [entry(f"t{i}", -i / 10) for i in range(50)]
+    [token] = parse_logprobs({"content": [entry("t0", 0.0, top_logprobs=many)]})
+    assert token.listed == 50 and len(token.top) == MAX_TOP
+    assert parse_logprobs(as_sent((token,))) == (token,)  # the count survives being kept as a chunk's metadata
+    acc = Accumulator()
+    acc.add(AIMessageChunk(content="t0", response_metadata={"logprobs": as_sent((token,))}))
+    answer = DebugAnswer(acc, probabilities=True)
+    answer.report.update(acc.records)
+    said = alternatives_of(answer, 0)[1]
+    assert "the server listed 50 alternatives, of which the first 20 were read" in said
+    [few] = parse_logprobs({"content": [entry("t0", 0.0, top_logprobs=many[:3])]})
+    assert few.listed == 3 and "LISTED" not in str(as_sent((few,))) and "top_logprobs_listed" not in str(as_sent((few,)))
+
+
 def test_running_figures_match_the_figures_of_the_whole():
     tokens = [TokenLogprob(f"t{i}", -((i * 7) % 11) / 3, b"") for i in range(40)]
     running = RunningFigures()

@@ -23,7 +23,7 @@ from llm.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_co
 from llm.inert import inert_code, inert_text
 from llm.limits import Limits, whole_number_in
 from llm.report import visible_text
-from llm.token_probs import TokenLogprob, figures
+from llm.token_probs import MAX_TOP, TokenLogprob, figures
 
 from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, DebugOutputs, shaded
 from .inputs import CheckedNumber, CheckedRadio
@@ -129,7 +129,9 @@ def alternatives_of(answer: DebugAnswer | None, at: Any) -> tuple[Any, ...]:
              "✓" if text == token.token else ""] for rank, (text, logprob) in enumerate(token.top)]
     choices = [(f"{visible_text(text)} · {p:.3g}", rank) for rank, (text, p) in enumerate(token.alternatives())]
     said = (f"Token {at}: {inert_code(visible_text(token.token))}, probability {token.probability:.4g} "
-            f"(log-probability {token.logprob:.4f}); the server listed {len(token.top)} alternatives.")
+            f"(log-probability {token.logprob:.4f}); the server listed {max(token.listed, len(token.top))} alternatives"
+            + (f", of which the first {MAX_TOP} were read (OpenAI lists at most {MAX_TOP})."
+               if token.listed > MAX_TOP else "."))
     default = next((rank for rank, (text, _) in enumerate(token.top) if text != token.token), None)
     return at, said, rows, gr.update(choices=choices, value=default)
 
