@@ -59,6 +59,7 @@ class Scenario:
     context_window: int | None = None
     stall_after: int | None = None  # send nothing more after this many tokens
     stall_seconds: float = 30.0
+    keepalive: float = 0.0  # during a stall, an SSE comment every this many seconds, as real servers send (0: silence)
     echo: bool = False  # answer with the words of the last user message instead of `tokens`
     finish_reason: str = "stop"  # "length" says the answer hit max tokens
     thinking: list[str] = field(default_factory=list)  # sent before the tokens, as a reasoning model does
@@ -320,7 +321,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                         finished = True  # the server chose to end it: not a client disconnect
                         return
                     if scenario.stall_after is not None and sent >= scenario.stall_after:
-                        if not self._wait(scenario.stall_seconds):
+                        if not self._stall(scenario.stall_seconds, scenario.keepalive):
                             return
                         due = time.monotonic()
                     due = next_due(due)
@@ -362,6 +363,17 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 readable, _, _ = select.select([self.connection], [], [], left)
                 if readable and not self.connection.recv(1, socket.MSG_PEEK):
                     return False
+            return True
+
+        def _stall(self, seconds: float, keepalive: float) -> bool:
+            """Send no chunk for `seconds` (an SSE comment every `keepalive` seconds, if set, which
+            clients skip); False as soon as the client hangs up."""
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                if not self._wait(min(left, keepalive) if keepalive else left):
+                    return False
+                if keepalive and deadline > time.monotonic():
+                    self._raw(b": keepalive\n\n")
             return True
 
         def _event(self, payload: dict) -> None:

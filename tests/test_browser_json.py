@@ -66,9 +66,11 @@ def test_stop_keeps_the_partial_object_and_closes_the_upstream_request(open_page
     text = json.dumps({"items": [f"item number {i}" for i in range(200)]})
     # The server holds the request open after 100 pieces (item 24 or so), so it is still running when
     # Stop comes however far the page lags behind the stream (on 2 cores, Chromium rendering a growing
-    # object at 40 updates a second fell 10-20 s behind, and the stream had ended before Stop).
+    # object at 40 updates a second fell 10-20 s behind, and the stream had ended before Stop). It sends
+    # a keepalive each second while it holds, as real servers do: silent, the request ended at the app's
+    # read timeout (5 s in tests) before a lagging page's Stop, and the test failed on a loaded machine.
     server.scenario = Scenario(tokens=[text[i : i + 4] for i in range(0, len(text), 4)], rate=40, stall_after=100,
-                               stall_seconds=60)
+                               stall_seconds=60, keepalive=1.0)
     page = open_page(app_url)
     ask_for_json(page, "many items", preset="None (JSON mode)")
     page.wait_for_function("() => window.__objects.some(t => t.includes('item number 3'))", timeout=20_000)
