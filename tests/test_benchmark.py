@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.local_model
 def test_the_benchmark_runs_every_part_and_every_answer_is_exact(tmp_path):

@@ -13,6 +13,8 @@ from tests.floods import FLOOD, measure_flood
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario
 
+pytestmark = pytest.mark.slow
+
 HUNDRED_KB = json.dumps({"countries": [{"name": f"Country {i}", "population": i * 1000} for i in range(2500)]})
 FLOODS = {
     "a 10 MB calculator expression": ("/tools", [FLOOD], Scenario(tool_calls=[{

@@ -106,6 +106,7 @@ def test_an_answer_of_many_chunks_sends_the_page_a_bounded_table_and_timeline(ap
     assert SHOWN_ROWS // 2 <= len(points) <= SHOWN_ROWS
 
 
+@pytest.mark.slow
 def test_an_answer_past_the_chunk_limit_ends_with_a_sentence_and_keeps_what_came(app_url, server):
     """Empty chunks carry no text, so the character limit alone let a server grow one answer's memory
     without end."""

@@ -89,6 +89,7 @@ def test_importing_app_with_a_base_url_connects_to_nothing(listener):
     assert listener.connections() == 0
 
 
+@pytest.mark.slow
 def test_starting_the_backend_is_what_connects(listener):
     """The control for the test above: the same listener does count the model list being read."""
     port = listener.port

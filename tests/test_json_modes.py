@@ -57,6 +57,7 @@ def test_an_error_that_is_not_about_the_mode_is_not_retried(app_url, server, fre
 
 
 @pytest.mark.local_model
+@pytest.mark.slow
 def test_every_json_preset_completes_against_llama_cpp_server(llama_cpp_server, fresh_memory):
     demo, url = launch(server_settings_for(llama_cpp_server))
     try:

@@ -12,6 +12,8 @@ from gradio_client import Client
 from tests.openai_server import Scenario
 from tests.test_app import table_texts
 
+pytestmark = pytest.mark.slow
+
 SESSIONS, SECONDS = 200, 60
 BAD = [("x" * 25_000, 0.5, "The message is 25,000 characters"), ("hello", "hot", "Temperature must be"),
        ("   ", 0.5, "Type a message first.")]

@@ -68,6 +68,7 @@ def test_the_notebook_api_works_offline(capsys):
     assert capsys.readouterr().out == text + "\n"
 
 
+@pytest.mark.slow
 def test_the_notebook_api_fits_a_long_history_into_the_window(capsys):
     history = []
     for turn in range(40):

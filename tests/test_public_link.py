@@ -111,6 +111,7 @@ print(job.result(timeout=300)[1], flush=True)
 """
 
 
+@pytest.mark.slow
 def test_while_the_largest_log_replays_at_once_another_visitor_gets_first_tokens_within_a_second(server, tmp_path):
     log = tmp_path / "largest.jsonl"
     write_log(log, MAX_LOG_CHUNKS, text=lambda i: f" {i:05}" + "x" * (MAX_LOG_TEXT // MAX_LOG_CHUNKS - 6))

@@ -81,6 +81,7 @@ def test_the_runtime_restarts_by_itself_without_waiting_for_a_message():
     assert runtime.pid != victim.pid and runtime._ready.is_set()
 
 
+@pytest.mark.slow
 def test_twenty_turns_in_a_row_are_answered(local_app_url):
     client = Client(local_app_url, verbose=False)
     left_out = []

@@ -22,6 +22,8 @@ from benchmarks.load import Endpoint, run_users
 from tests.conftest import ROOT, SECRET, free_port, start_app
 from tests.openai_server import FakeOpenAIServer, Scenario, numbered_tokens
 
+pytestmark = pytest.mark.slow
+
 TOKENS = numbered_tokens(50)
 VISITORS = [f"127.0.{i}.1" for i in range(1, 9)]  # eight /24s: eight different visitors to ip_hash
 

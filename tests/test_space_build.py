@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import ROOT, free_port, page_answers
 
-pytestmark = [pytest.mark.local_model, pytest.mark.space_build]
+pytestmark = [pytest.mark.local_model, pytest.mark.space_build, pytest.mark.slow]
 
 
 def sdk_version() -> str:

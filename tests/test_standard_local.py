@@ -16,6 +16,8 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from llm.local import ChatLocalModel
 
+pytestmark = pytest.mark.slow
+
 
 class TestChatLocalModelUnit(ChatModelUnitTests):
     @property
