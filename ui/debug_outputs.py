@@ -163,10 +163,12 @@ class DebugAnswer:
         if phase is Phase.STREAMING:
             return STREAMING + (WINDOW_NOTE if len(self.report.rows) > STREAMING_ROWS else "")
         if phase is Phase.COMPLETE:
-            return "✓ Complete" + (f" ({self.source})" if self.source else "") + self.shown_note()
-        if phase is Phase.STOPPED:
-            return "■ Stopped by you" + self.shown_note()
-        return f"✗ {inert_text(self.acc.error or 'Failed.')}" + self.shown_note()
+            ended = "✓ Complete" + (f" ({self.source})" if self.source else "")
+        elif phase is Phase.STOPPED:
+            ended = "■ Stopped by you"
+        else:
+            ended = f"✗ {inert_text(self.acc.error or 'Failed.')}"
+        return ended + self.shown_note()
 
     def shown_note(self) -> str:
         """What the ended answer's table and timeline leave out, when it had more than SHOWN_ROWS chunks."""
