@@ -21,9 +21,9 @@ from typing import Any
 import gradio as gr
 
 from llm import ConfigError, Settings, max_concurrency
-from llm.backend import Backend
+from llm.backends.backend import Backend
 from llm.inert import inert_text
-from llm.limits import Limits
+from llm.guards.limits import Limits
 from ui.chat_tab import chat_tab
 from ui.chat_view import THINKING_CSS
 from ui.chunk_files import chunk_files

@@ -32,7 +32,7 @@ import httpx
 from gradio_client import Client
 
 from llm import Accumulator, Settings, aaccumulate, build_chat_model
-from llm.local import default_threads, resolve_model_path, runtime_for
+from llm.backends.local import default_threads, resolve_model_path, runtime_for
 from tests.conftest import launch
 
 PROMPT = "Write a short story about a lighthouse keeper."
@@ -144,7 +144,7 @@ PROBABILITY_SIDES = {"off": "raw, logits of the last token only", "logits": "raw
 def probability_cost(rounds: int, max_tokens: int, top: int = 5) -> dict[str, tuple[float, float]]:
     """What token probabilities cost the bundled model: median tokens/s and resident MB (after the last
     answer) of raw llama-cpp-python without them, with every token's logits kept (the model process
-    runs so, see llm/runtime_server.py), and asked for `top` alternatives per token."""
+    runs so, see llm/backends/runtime_server.py), and asked for `top` alternatives per token."""
     path = resolve_model_path(Settings(provider="local"))
     workers = {"off": RawWorker(sys.executable, path, max_tokens),
                "logits": RawWorker(sys.executable, path, max_tokens, logits_all=True),

@@ -185,7 +185,7 @@ def memory(sessions: int, chats: int, new_sessions: int) -> list[Figure]:
 
 
 def json_parse(chunks: int) -> list[Figure]:
-    """The JSON view's parser (llm.partial_json) per 3-character chunk, early vs late in one document."""
+    """The JSON view's parser (llm.lessons.partial_json) per 3-character chunk, early vs late in one document."""
     from benchmarks.partial_json import incremental_cost, ours, records_document
 
     text = records_document(chunks * 3)

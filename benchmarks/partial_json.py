@@ -30,7 +30,7 @@ import ijson
 import jiter
 from langchain_core.utils.json import parse_partial_json
 
-from llm.partial_json import PartialJSON
+from llm.lessons.partial_json import PartialJSON
 from tests.json_documents import DOCUMENT, is_honest, pieces_of
 
 
@@ -130,8 +130,8 @@ def page_update_cost(pieces: list[str]) -> None:
     """What grows is per page update, not per chunk: the field table and Gradio's copy of the object."""
     import gradio as gr
 
-    from llm.json_answer import FIELD_HEADERS, JSONAnswer
-    from llm.records import ChunkRecord
+    from llm.lessons.json_answer import FIELD_HEADERS, JSONAnswer
+    from llm.stream.records import ChunkRecord
 
     answer = JSONAnswer()
     answer.update([ChunkRecord(index=i, ms_since_start=i, ms_since_previous=1, text=p) for i, p in enumerate(pieces)])

@@ -17,7 +17,7 @@ import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator
-from llm.report import TABLE_HEADERS, DebugReport
+from llm.stream.report import TABLE_HEADERS, DebugReport
 
 
 def main() -> None:

@@ -3,13 +3,13 @@
 No Gradio in here: the page (`app.py`) is one consumer among others.
 """
 
-from .accumulator import Accumulator, Phase, aaccumulate, accumulate, shows_text
-from .config import ConfigError, Settings
+from .stream.accumulator import Accumulator, Phase, aaccumulate, accumulate, shows_text
+from .backends.config import ConfigError, Settings
 from .errors import readable_error, redact
-from .messages import to_messages
-from .models import build_chat_model, max_concurrency
+from .stream.messages import to_messages
+from .backends.models import build_chat_model, max_concurrency
 from .notebook import LLM
-from .records import ChunkRecord, StreamStats
+from .stream.records import ChunkRecord, StreamStats
 
 __all__ = [
     "LLM",

@@ -34,15 +34,15 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 
-from .accumulator import Accumulator, aaccumulate, accumulate
-from .chunk_log import dumps_chunk_log
-from .config import Settings
-from .context import fit_for_model
-from .json_answer import JSONAnswer, json_messages, parse_schema
-from .json_modes import JSONRequest
-from .messages import Prompt, to_messages
-from .models import build_chat_model
-from .records import ChunkRecord
+from llm.stream.accumulator import Accumulator, aaccumulate, accumulate
+from llm.stream.chunk_log import dumps_chunk_log
+from llm.backends.config import Settings
+from llm.backends.context import fit_for_model
+from llm.lessons.json_answer import JSONAnswer, json_messages, parse_schema
+from llm.lessons.json_modes import JSONRequest
+from llm.stream.messages import Prompt, to_messages
+from llm.backends.models import build_chat_model
+from llm.stream.records import ChunkRecord
 
 
 class LLM:
@@ -72,7 +72,7 @@ class LLM:
         """Stream an answer to `prompt` (a question or a message history).
 
         Returns `(full_text, chunks)`; `self.records` holds each chunk's timing. With `tools` (LangChain
-        tools, such as `llm.tools.TOOLS.values()`), the model may call them: the chunks carry the calls'
+        tools, such as `llm.lessons.tools.TOOLS.values()`), the model may call them: the chunks carry the calls'
         fragments (`chunk.tool_call_chunks`), and their sum's `tool_calls` the calls; nothing is run.
         Extra keyword arguments (`temperature`, `max_tokens`, ...) go to the model.
         """

@@ -23,8 +23,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessageChunk
 
 from llm import LLM
-from llm.pipeline_run import PipelineRun
-from llm.pipelines import preset_chain
+from llm.lessons.pipeline_run import PipelineRun
+from llm.lessons.pipelines import preset_chain
 
 # %% [markdown]
 # `stream` prints the tokens as they arrive and returns the whole text and the chunks.

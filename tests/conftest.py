@@ -43,8 +43,8 @@ def server(openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
 
 @pytest.fixture
 def fresh_memory():
-    """No JSON mode remembered from an earlier test (llm/json_modes.py remembers what each server took)."""
-    from llm.json_modes import _WORKED
+    """No JSON mode remembered from an earlier test (llm/lessons/json_modes.py remembers what each server took)."""
+    from llm.lessons.json_modes import _WORKED
 
     _WORKED.clear()
     yield
@@ -123,7 +123,7 @@ def _interrupt_as_in_a_terminal() -> None:
 
 
 def runtime_children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` and that run the local model (`llm.runtime_server`), via /proc."""
+    """Processes whose parent is `pid` and that run the local model (`llm.backends.runtime_server`), via /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -143,7 +143,7 @@ def runtime_children(pid: int) -> list[int]:
 def no_model_process_outlives_the_suite():
     """Every local-model process the tests started in this process ends when its runtime stops."""
     yield
-    from llm.runtime import stop_all
+    from llm.backends.runtime import stop_all
 
     stop_all()
     if Path("/proc").is_dir():
@@ -227,7 +227,7 @@ def page_answers(url: str) -> bool:
 @pytest.fixture(scope="module")
 def llama_cpp_server(tmp_path_factory):
     """`python -m llama_cpp.server` on the bundled GGUF: a real OpenAI-compatible server people use."""
-    from llm.local import find_bundled_gguf
+    from llm.backends.local import find_bundled_gguf
 
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"  # a file, not a pipe: its verbose log would fill one

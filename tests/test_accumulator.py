@@ -7,8 +7,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage, AIMessageChunk
 
 from llm import Accumulator, StreamStats, aaccumulate, accumulate
-from llm.pacing import paced
-from llm.records import ChunkRecord
+from llm.stream.pacing import paced
+from llm.stream.records import ChunkRecord
 
 
 def fake(text: str) -> GenericFakeChatModel:

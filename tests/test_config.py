@@ -3,7 +3,7 @@
 import pytest
 
 from llm import ConfigError, Settings, readable_error, redact
-from llm.config import public_url
+from llm.backends.config import public_url
 
 
 def test_no_key_and_no_base_url_means_the_local_model():

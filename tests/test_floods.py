@@ -59,6 +59,6 @@ def test_stop_during_a_flood_frees_the_cpu_at_once(flooded_app, server):
     api, args, flood, _ = FLOODS["a 100 KB JSON answer through the JSON parser"]
     report = measure_flood(server, app.pid, url, api, args, flood, stop_after=2.0)
     assert report.error is None and report.cpu_after_stop is not None, (report.error, report.cpu_after_stop)
-    # It had been read to its end 1 Stop in 3 (a cancel lost in langchain-openai's wait_for: llm/thinking.py)
+    # It had been read to its end 1 Stop in 3 (a cancel lost in langchain-openai's wait_for: llm/stream/thinking.py)
     assert report.closed_upstream, "the request upstream was not closed"
     assert report.cpu_after_stop < 0.3, f"{report.cpu_after_stop:.2f} CPU-seconds in the second after Stop"

@@ -9,9 +9,9 @@ import json
 import pytest
 from gradio_client import Client
 
-from llm.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CHUNKS, MAX_TOOL_CALLS
-from llm.bounded_http import MAX_LINE_BYTES
-from llm.report import IGNORED, SHOWN_ROWS
+from llm.stream.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CHUNKS, MAX_TOOL_CALLS
+from llm.guards.bounded_http import MAX_LINE_BYTES
+from llm.stream.report import IGNORED, SHOWN_ROWS
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario, token_logprobs
 from tests.test_probabilities_app import PROBABILITY, TEXT, ask, rows
@@ -118,7 +118,7 @@ def test_an_answer_past_the_chunk_limit_ends_with_a_sentence_and_keeps_what_came
 
 
 def test_long_arguments_and_results_are_shown_cut_and_say_how_much_more():
-    from llm.tool_calls import DONE, ToolCalls
+    from llm.lessons.tool_calls import DONE, ToolCalls
     from ui.tools_tab import call_message
 
     calls = ToolCalls()

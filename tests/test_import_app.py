@@ -36,7 +36,7 @@ if sys.argv[1] == "start":  # the control: what launching does, so the test can 
     while app.demo.backend.model is not None and not children() and time.monotonic() < deadline:
         time.sleep(0.05)
     report.update(children_after_start=children(), listed=app.demo.backend.listed_models)
-    from llm.runtime import stop_all
+    from llm.backends.runtime import stop_all
     stop_all()
 print(json.dumps(report))
 """

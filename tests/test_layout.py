@@ -12,8 +12,9 @@ def modules() -> dict[str, Path]:
     """`app`, and every module of ui/ and llm/, by dotted name (a package by its own name)."""
     found = {"app": ROOT / "app.py"}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
-            found[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        for path in sorted((ROOT / package).rglob("*.py")):
+            dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[dotted.removesuffix(".__init__")] = path
     return found
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from llm.limits import Limits, OneAtATime, SessionRate, check_history, check_request
+from llm.guards.limits import Limits, OneAtATime, SessionRate, check_history, check_request
 
 
 @pytest.mark.parametrize(

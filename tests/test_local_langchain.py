@@ -16,8 +16,8 @@ from langchain_core.load import dumps, loads
 from pydantic import BaseModel
 
 from llm import Settings, build_chat_model
-from llm.local import ChatLocalModel, LocalModelMissing
-from llm.runtime import RuntimeCrashed
+from llm.backends.local import ChatLocalModel, LocalModelMissing
+from llm.backends.runtime import RuntimeCrashed
 
 pytestmark = pytest.mark.local_model
 

@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client
 
 from llm import LLM, Accumulator, Settings, aaccumulate, accumulate, build_chat_model
-from llm.local import ChatLocalModel, LocalModelMissing, find_bundled_gguf, resolve_model_path, runtime_for
+from llm.backends.local import ChatLocalModel, LocalModelMissing, find_bundled_gguf, resolve_model_path, runtime_for
 from tests.conftest import launch
 
 pytestmark = pytest.mark.local_model

@@ -8,8 +8,8 @@ import random
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator
-from llm.markdown_blocks import MarkdownBlocks
-from llm.messages import to_messages, transcript
+from llm.stream.markdown_blocks import MarkdownBlocks
+from llm.stream.messages import to_messages, transcript
 from ui.chat_view import FINISHED_WEIGHT, THOUGHT_PART_WEIGHT, ChatView, as_messages
 
 

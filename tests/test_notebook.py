@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 
 from llm import LLM
-from llm.models import build_chat_model
+from llm.backends.models import build_chat_model
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from llm.partial_json import JSONProblem, PartialJSON, _decodable_length
+from llm.lessons.partial_json import JSONProblem, PartialJSON, _decodable_length
 from tests.json_documents import DOCUMENT, is_honest, pieces_of
 
 

@@ -10,7 +10,7 @@ import httpx
 from gradio_client import Client
 
 from llm.inert import inert_text
-from llm.limits import OneAtATime
+from llm.guards.limits import OneAtATime
 from tests.conftest import SECRET
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario
@@ -153,7 +153,7 @@ def test_the_file_box_is_hidden_until_the_first_export(app_url):
 
 
 def test_a_chain_comes_with_its_question_unless_the_visitor_wrote_one():
-    from llm.pipelines import PRESETS
+    from llm.lessons.pipelines import PRESETS
     from ui.pipeline_tab import chosen_chain
 
     generator = PRESETS["JSON parser + generator"]

@@ -13,8 +13,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 from llm import Settings, build_chat_model
-from llm.pipeline_run import CARRIED_CHARS, PipelineRun, Step, added, shown
-from llm.pipelines import PRESETS, SIDE_BY_SIDE, extract_country_names_streaming, preset_chain
+from llm.lessons.pipeline_run import CARRIED_CHARS, PipelineRun, Step, added, shown
+from llm.lessons.pipelines import PRESETS, SIDE_BY_SIDE, extract_country_names_streaming, preset_chain
 from tests.test_pipeline_app import COUNTRIES, TWELVE
 
 EXPECTED_VERDICTS = {
@@ -137,7 +137,7 @@ def test_lanes_past_nine_keep_their_order_as_text():
 
 
 def test_the_lanes_keep_every_start_and_end_and_thin_the_streams_past_the_points_they_show():
-    from llm.pipeline_run import MAX_POINTS
+    from llm.lessons.pipeline_run import MAX_POINTS
 
     run = PipelineRun()
     run.steps["r"] = Step("model", "chat_model", (), (), 0.0)

@@ -10,8 +10,8 @@ import math
 import pytest
 from gradio_client import Client
 
-from llm.branching import CANNOT_CONTINUE
-from llm.report import TABLE_HEADERS
+from llm.lessons.branching import CANNOT_CONTINUE
+from llm.stream.report import TABLE_HEADERS
 from tests.conftest import launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 from tests.test_app import cancel_once_streaming

@@ -10,9 +10,9 @@ import pytest
 from gradio_client import Client
 
 from llm import LLM, Accumulator, Settings, aaccumulate, build_chat_model
-from llm.branching import Origin, astream_branch, branch_prefix
-from llm.report import TABLE_HEADERS, DebugReport
-from llm.token_probs import bytes_check
+from llm.lessons.branching import Origin, astream_branch, branch_prefix
+from llm.stream.report import TABLE_HEADERS, DebugReport
+from llm.stream.token_probs import bytes_check
 from tests.conftest import launch
 
 pytestmark = pytest.mark.local_model

@@ -17,11 +17,11 @@ import pytest
 from gradio_client import Client, handle_file
 from langchain_core.messages import AIMessageChunk
 
-from llm.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
+from llm.stream.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
 from llm.inert import inert_code
-from llm.json_answer import SHOWN_RESERVED_KEY
-from llm.limits import DEFAULT_TOKEN_CAP
-from llm.records import ChunkRecord
+from llm.lessons.json_answer import SHOWN_RESERVED_KEY
+from llm.guards.limits import DEFAULT_TOKEN_CAP
+from llm.stream.records import ChunkRecord
 from tests.conftest import ROOT, SECRET, free_port, launch, running_app, server_settings
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario, numbered_tokens
@@ -74,7 +74,7 @@ def test_a_schema_reference_to_a_url_is_never_fetched_and_the_app_stays_responsi
 
 
 def test_the_final_check_retrieves_nothing_even_when_handed_a_remote_reference():
-    from llm.schemas import schema_problem
+    from llm.lessons.schemas import schema_problem
 
     with Listener() as silent:
         said = schema_problem({"a": 1}, {"properties": {"a": {"$ref": f"{silent.url}/a.json"}}})
@@ -83,7 +83,7 @@ def test_the_final_check_retrieves_nothing_even_when_handed_a_remote_reference()
 
 
 def test_a_slow_pattern_is_stopped_not_left_to_freeze_the_app():
-    from llm.schemas import schema_problem
+    from llm.lessons.schemas import schema_problem
 
     said = schema_problem("a" * 40 + "!", {"type": "string", "pattern": "^(a+)+$"}, seconds=1.0)
     assert said.startswith("checking it took over 1 s and was stopped")
@@ -305,7 +305,7 @@ def test_openais_http_client_logs_no_request_lines():
 def test_counting_tokens_waits_llm_timeout_not_30_seconds(monkeypatch):
     from types import SimpleNamespace
 
-    from llm.local import ChatLocalModel
+    from llm.backends.local import ChatLocalModel
 
     with Listener() as stopped:  # a model process that accepts and never answers
         fake = SimpleNamespace(wait_ready=lambda: None, base_url=f"{stopped.url}/v1", api_key="k")

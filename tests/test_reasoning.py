@@ -8,7 +8,7 @@ from gradio_client import Client
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator, accumulate
-from llm.thinking import ThinkTags
+from llm.stream.thinking import ThinkTags
 from tests.conftest import launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 from tests.test_app import table_texts
@@ -135,7 +135,7 @@ def test_when_listing_fails_the_picker_holds_the_configured_model_and_takes_a_ty
 @pytest.mark.local_model
 def test_offline_the_picker_names_the_bundled_model_not_a_server_nobody_set_up():
     from llm import Settings
-    from llm.models import available_models
+    from llm.backends.models import available_models
 
     assert available_models(Settings(provider="local")) is None
     demo, url = launch(Settings(provider="local"))

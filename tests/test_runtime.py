@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 
 from llm import Settings
-from llm.local import runtime_for
+from llm.backends.local import runtime_for
 from tests.conftest import free_port, launch, runtime_children, start_app
 
 pytestmark = [pytest.mark.local_model, pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")]

@@ -14,7 +14,7 @@ import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from llm.local import ChatLocalModel
+from llm.backends.local import ChatLocalModel
 
 pytestmark = pytest.mark.slow
 

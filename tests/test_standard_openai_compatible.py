@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from llm.thinking import ChatOpenAICompatible
+from llm.stream.thinking import ChatOpenAICompatible
 
 
 class TestChatOpenAICompatibleUnit(ChatModelUnitTests):

@@ -8,7 +8,7 @@ import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
 from llm import Phase
-from llm.branching import Origin
+from llm.lessons.branching import Origin
 from ui.chat_view import ChatView
 from ui.debug_outputs import DebugAnswer
 from ui.stream_to_page import MARKS, stop_answer, stream_to_page

@@ -9,10 +9,10 @@ import math
 import pytest
 
 from llm import LLM, build_chat_model
-from llm.accumulator import Accumulator
-from llm.chunk_log import dumps_chunk_log, loads_chunk_log
-from llm.report import TABLE_HEADERS, DebugReport
-from llm.token_probs import MALFORMED, MAX_TOP, RunningFigures, TokenLogprob, bytes_check, figures, parse_logprobs
+from llm.stream.accumulator import Accumulator
+from llm.stream.chunk_log import dumps_chunk_log, loads_chunk_log
+from llm.stream.report import TABLE_HEADERS, DebugReport
+from llm.stream.token_probs import MALFORMED, MAX_TOP, RunningFigures, TokenLogprob, bytes_check, figures, parse_logprobs
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens, token_logprobs
 
@@ -103,7 +103,7 @@ def test_past_twenty_alternatives_the_count_listed_is_kept_and_said():
     """The alternatives view had said "the server listed 20 alternatives" when it had listed 50."""
     from langchain_core.messages import AIMessageChunk
 
-    from llm.token_probs import as_sent
+    from llm.stream.token_probs import as_sent
     from ui.debug_outputs import DebugAnswer
     from ui.token_probabilities import alternatives_of
 

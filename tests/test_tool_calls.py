@@ -1,4 +1,4 @@
-"""Tool calls followed as they stream (llm/tool_calls.py): honest arguments, apart by index, strict at the end."""
+"""Tool calls followed as they stream (llm/lessons/tool_calls.py): honest arguments, apart by index, strict at the end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from llm import Accumulator
-from llm.tool_calls import COMPLETE, INVALID, RUNNING, STREAMING, ToolCalls
+from llm.lessons.tool_calls import COMPLETE, INVALID, RUNNING, STREAMING, ToolCalls
 from tests.json_documents import is_honest
 from tests.openai_server import Scenario
 from tests.test_tools import HARD_ARGUMENTS
@@ -85,7 +85,7 @@ def test_parallel_calls_from_the_server_stay_apart_by_index(server):
 def test_the_debug_sum_check_covers_tool_calls_and_fails_on_a_doctored_chunk(server):
     from dataclasses import replace
 
-    from llm.report import DebugReport
+    from llm.stream.report import DebugReport
 
     calls = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
              {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
@@ -109,7 +109,7 @@ def test_the_debug_sum_check_covers_tool_calls_and_fails_on_a_doctored_chunk(ser
 
 def test_the_notebook_api_streams_tool_calls_and_returns_text_and_chunks(server):
     from llm import LLM, Settings
-    from llm.tools import TOOLS
+    from llm.lessons.tools import TOOLS
 
     server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"}])
     model = LLM(settings=Settings(provider="openai", openai_api_key="test", openai_base_url=server.base_url))

@@ -11,7 +11,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 
-from llm.tools import MAX_EXPRESSION_CHARS, TOOLS, run_tool
+from llm.lessons.tools import MAX_EXPRESSION_CHARS, TOOLS, run_tool
 from tests.openai_server import Scenario
 
 HARD_ARGUMENTS = json.dumps({"expression": "-12.5e3 * (7 // 2)", "note": 'a "quoted" \\ back\\slash é 日本 😀',

@@ -3,7 +3,7 @@
 `/chat` takes (message, system prompt, temperature, max tokens, model, your API key, token
 probabilities: the alternatives to list for each token, 0 = off) and yields (answer so far, Debug
 summary, chunk table, timeline). Every input is checked by
-`llm.limits` before anything goes upstream; then the model's `astream` goes through the one
+`llm.guards.limits` before anything goes upstream; then the model's `astream` goes through the one
 loop, `stream_to_page`, with the chat's view of the answer.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import gradio as gr
 
 from llm import Settings, max_concurrency, readable_error, to_messages
-from llm.backend import Backend
-from llm.branching import Origin
-from llm.context import fit_for_model, has_window
-from llm.limits import Limits, check_text, check_top_logprobs
-from llm.token_probs import MAX_TOP
+from llm.backends.backend import Backend
+from llm.lessons.branching import Origin
+from llm.backends.context import fit_for_model, has_window
+from llm.guards.limits import Limits, check_text, check_top_logprobs
+from llm.stream.token_probs import MAX_TOP
 
 from .chat_view import ChatView, note
 from .debug_outputs import DebugOutputs

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from llm import Accumulator
 from llm.inert import inert_markdown, inert_text
-from llm.markdown_blocks import MarkdownBlocks
+from llm.stream.markdown_blocks import MarkdownBlocks
 
 
 def note(text: str) -> dict:

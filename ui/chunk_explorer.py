@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from llm.chunk_sum import explore
+from llm.stream.chunk_sum import explore
 
 from .debug_outputs import DebugAnswer
 

@@ -18,9 +18,9 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from llm import Accumulator
-from llm.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
+from llm.stream.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
 from llm.inert import inert_text
-from llm.messages import transcript
+from llm.stream.messages import transcript
 
 from .chat_view import ChatView
 from .debug_outputs import STREAMING, DebugAnswer, DebugOutputs

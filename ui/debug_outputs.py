@@ -15,10 +15,10 @@ from typing import Any
 import gradio as gr
 
 from llm import Accumulator, Phase
-from llm.branching import Origin
+from llm.lessons.branching import Origin
 from llm.inert import inert_code, inert_text
-from llm.report import SHOWN_ROWS, TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
-from llm.token_probs import TokenLogprob
+from llm.stream.report import SHOWN_ROWS, TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
+from llm.stream.token_probs import TokenLogprob
 
 # While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
 # most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then sends nothing

@@ -1,5 +1,5 @@
 """Inputs that hand the answer function exactly what was sent, so a wrong value through the API
-gets a sentence from `llm.limits` instead of an exception inside Gradio's preprocessing.
+gets a sentence from `llm.guards.limits` instead of an exception inside Gradio's preprocessing.
 
 They look and behave like `gr.Slider`, `gr.Dropdown`, `gr.CheckboxGroup` and `gr.Textbox` in the page (`is_template`: the same
 frontend); only what reaches the function differs.

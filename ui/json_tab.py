@@ -16,11 +16,11 @@ from typing import Any
 import gradio as gr
 
 from llm import Accumulator, Settings, max_concurrency
-from llm.backend import Backend
+from llm.backends.backend import Backend
 from llm.inert import inert_text
-from llm.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, parse_schema
-from llm.json_modes import JSONRequest
-from llm.limits import Limits
+from llm.lessons.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, parse_schema
+from llm.lessons.json_modes import JSONRequest
+from llm.guards.limits import Limits
 
 from .debug_outputs import STREAMING, DebugOutputs
 from .inputs import CheckedSlider, CheckedTextbox
@@ -103,7 +103,7 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
             if busy:
                 yield *nothing, f"⚠ {inert_text(busy)}", *debug.unchanged()
                 return
-            # The first JSON mode this server takes (json_schema, json_object, the prompt alone): llm/json_modes.py.
+            # The first JSON mode this server takes (json_schema, json_object, the prompt alone): llm/lessons/json_modes.py.
             asking = JSONRequest(model, json_messages(request, answer.schema), answer.schema,
                                  temperature=float(temperature), max_tokens=limits.cap(max_tokens))
             updates = stream_to_page(asking.astream(), JSONView(answer, asking), secrets=(backend.secret, api_key))

@@ -2,7 +2,7 @@
 
 `/pipeline` takes (question, preset, temperature, max tokens, your API key) and yields (the chain's
 output so far, the events of every step, the lanes, the verdict, the Debug outputs). The chain
-runs with `astream_events(version="v2")` (`llm.pipeline_run.PipelineRun`), whose model chunks go
+runs with `astream_events(version="v2")` (`llm.lessons.pipeline_run.PipelineRun`), whose model chunks go
 through the one loop (`stream_to_page`) with this tab's view, so the Debug tab shows them as any answer.
 """
 
@@ -17,12 +17,12 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from llm import Accumulator, Settings, max_concurrency
-from llm.backend import Backend
+from llm.backends.backend import Backend
 from llm.inert import inert_code, inert_text
-from llm.json_answer import page_value
-from llm.limits import Limits
-from llm.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_NAME, LANES_X, LANES_Y, PipelineRun
-from llm.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
+from llm.lessons.json_answer import page_value
+from llm.guards.limits import Limits
+from llm.lessons.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_NAME, LANES_X, LANES_Y, PipelineRun
+from llm.lessons.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
 from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs, HandOver
 from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox

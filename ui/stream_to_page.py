@@ -22,10 +22,10 @@ import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator, Phase, readable_error
-from llm.accumulator import arecords, record_shows_text
-from llm.branching import Origin
+from llm.stream.accumulator import arecords, record_shows_text
+from llm.lessons.branching import Origin
 from llm.errors import error_detail
-from llm.pacing import paced
+from llm.stream.pacing import paced
 
 from .debug_outputs import DebugAnswer, DebugOutputs
 

@@ -19,11 +19,11 @@ from typing import Any
 import gradio as gr
 
 from llm import Accumulator, Phase
-from llm.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
+from llm.lessons.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
 from llm.inert import inert_code, inert_text
-from llm.limits import Limits, whole_number_in
-from llm.report import visible_text
-from llm.token_probs import MAX_TOP, TokenLogprob, figures
+from llm.guards.limits import Limits, whole_number_in
+from llm.stream.report import visible_text
+from llm.stream.token_probs import MAX_TOP, TokenLogprob, figures
 
 from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, DebugOutputs, shaded
 from .inputs import CheckedNumber, CheckedRadio

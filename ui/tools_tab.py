@@ -20,11 +20,11 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
 from llm import Accumulator, Phase, Settings, max_concurrency, to_messages
-from llm.backend import Backend
+from llm.backends.backend import Backend
 from llm.inert import cut, inert_markdown, inert_text
-from llm.limits import Limits, check_text
-from llm.tool_calls import COMPLETE, DONE, FAILED, INVALID, RUNNING, STREAMING, StreamingCall, ToolCalls
-from llm.tools import TOOLS, run_tool
+from llm.guards.limits import Limits, check_text
+from llm.lessons.tool_calls import COMPLETE, DONE, FAILED, INVALID, RUNNING, STREAMING, StreamingCall, ToolCalls
+from llm.lessons.tools import TOOLS, run_tool
 
 from .chat_view import note
 from .debug_outputs import STREAMING as STREAMING_MARK

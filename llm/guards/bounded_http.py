@@ -4,7 +4,7 @@ A server's stream is lines of Server-Sent Events, one JSON object per chunk, and
 parses each whole line on the event loop every visitor shares. A hostile server sent 100,000
 alternatives for one token: 6 MB in one line, 300 MB of memory to parse three of them. Real chunks
 are a few kilobytes, and a whole non-streaming answer within this app's limits (1,000,000
-characters, `llm.answer_limits`) fits in `MAX_LINE_BYTES`. httpx has no such limit, so this is the
+characters, `llm.stream.answer_limits`) fits in `MAX_LINE_BYTES`. httpx has no such limit, so this is the
 thin layer it lacks: a transport that counts the bytes since the last newline as they arrive.
 
     >>> import asyncio
@@ -15,7 +15,7 @@ thin layer it lacks: a transport that counts the bytes since the last newline as
     >>> asyncio.run(lines(b"data: 123456789\\n"))
     Traceback (most recent call last):
     ...
-    llm.bounded_http.LineTooLong: The server sent a line of more than 8 bytes, more than any chunk this app reads: the rest was not read.
+    llm.guards.bounded_http.LineTooLong: The server sent a line of more than 8 bytes, more than any chunk this app reads: the rest was not read.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from .errors import ReadableError
+from llm.errors import ReadableError
 
 MAX_LINE_BYTES = 4_000_000
 

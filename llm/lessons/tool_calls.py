@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .partial_json import JSONProblem, PartialJSON
-from .records import ChunkRecord
+from llm.lessons.partial_json import JSONProblem, PartialJSON
+from llm.stream.records import ChunkRecord
 
 STREAMING, COMPLETE, INVALID = "streaming", "complete", "invalid"
 RUNNING, DONE, FAILED = "running", "done", "failed"

@@ -30,8 +30,8 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import JsonOutputParser
 
-from .inert import cut
-from .partial_json import JSONProblem, PartialJSON
+from llm.inert import cut
+from llm.lessons.partial_json import JSONProblem, PartialJSON
 
 NO_JSON_SHOWN = 300  # characters of the model's text a "no JSON" sentence shows
 COPY_EVERY = 32  # a copy of the object goes out once new text is at least 1/32 of all so far

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 
-from .token_probs import IGNORED_KEY, TokenLogprob, parse_logprobs, well_formed
+from llm.stream.token_probs import IGNORED_KEY, TokenLogprob, parse_logprobs, well_formed
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,11 @@ class ChunkRecord:
     response_metadata: dict[str, Any] = field(default_factory=dict)
     usage_metadata: dict[str, Any] | None = None
     chunk_position: str | None = None
-    thinking: str = ""  # the model's thinking this chunk carried (see llm/thinking.py)
+    thinking: str = ""  # the model's thinking this chunk carried (see llm/stream/thinking.py)
     answer: str | None = None  # the answer text it carried: `text` unless it held <think> tags
     # Fragments of tool calls: {"index", "id", "name", "args"} with `args` a piece of JSON text.
     tool_call_chunks: tuple[dict[str, Any], ...] = ()
-    # The tokens it carried with their probabilities, when asked for (see llm/token_probs.py). They are
+    # The tokens it carried with their probabilities, when asked for (see llm/stream/token_probs.py). They are
     # kept here, read with limits, and not in `response_metadata`, where the server put them.
     logprobs: tuple[TokenLogprob, ...] = ()
     logprobs_ignored: bool = False  # the chunk carried `logprobs` that were not token probabilities

@@ -4,7 +4,7 @@ visitor brings (used for that request only, never stored).
 Loading a backend builds the model object only: nothing starts and nothing connects until
 `start()`, which the app calls when it launches (and again, harmlessly, when a page opens).
 
-    >>> from llm.config import Settings
+    >>> from llm.backends.config import Settings
     >>> backend = Backend.load(Settings.from_env({"LLM_PROVIDER": "openai"}, dotenv=False))
     >>> backend.model is None, backend.model_for("")[1].startswith("This app has no OpenAI API key")
     (True, True)
@@ -16,9 +16,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Settings
-from .errors import readable_error
-from .models import available_models, build_chat_model
+from llm.backends.config import Settings
+from llm.errors import readable_error
+from llm.backends.models import available_models, build_chat_model
 
 NEEDS_KEY = ("This app has no OpenAI API key of its own (its owner can set OPENAI_API_KEY): enter yours under "
              "Settings → Your API key. "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage, HumanMessage, trim_messages
 
-from .errors import ReadableError
+from llm.errors import ReadableError
 
 TokenCounter = Callable[[Sequence[BaseMessage]], int]
 MIN_ANSWER_ROOM = 16  # a message that leaves less than this for the answer is refused

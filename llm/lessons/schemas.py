@@ -8,7 +8,7 @@ a `$ref` loop) costs that child, never the app.
     >>> parse_schema('{"$ref": "file:///etc/passwd"}')
     Traceback (most recent call last):
     ...
-    llm.schemas.SchemaError: The schema refers to 'file:///etc/passwd'; this app follows only references inside the schema (such as "#/$defs/item"), and never reads a file or fetches a URL.
+    llm.lessons.schemas.SchemaError: The schema refers to 'file:///etc/passwd'; this app follows only references inside the schema (such as "#/$defs/item"), and never reads a file or fetches a URL.
     >>> schema_problem({"n": "x"}, {"properties": {"n": {"type": "integer"}}})
     "'x' is not of type 'integer' (at /n)"
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ReadableError
+from llm.errors import ReadableError
 
 MAX_SCHEMA_CHARS = 20_000  # the presets take about 1,300
 MAX_SCHEMA_DEPTH = 32  # nesting of objects and arrays

@@ -1,4 +1,4 @@
-"""Check one JSON value against one JSON Schema, in a child process of its own (see `llm/schemas.py`).
+"""Check one JSON value against one JSON Schema, in a child process of its own (see `llm/lessons/schemas.py`).
 
 Reads `{"schema": ..., "value": ...}` on standard input and prints `{"problem": null}` or
 `{"problem": "<one sentence>"}`. It imports nothing from this project, so it runs by its file

@@ -22,8 +22,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .messages import sent_part
-from .token_probs import MAX_TOP
+from llm.stream.messages import sent_part
+from llm.stream.token_probs import MAX_TOP
 
 ROLES = {"user", "assistant", "system"}
 DEFAULT_TOKEN_CAP = 4096  # Max tokens' ceiling (the slider's top) when MAX_OUTPUT_TOKENS is not set

@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_openai import ChatOpenAI
 
-from .token_probs import IGNORED_KEY, bounded
+from llm.stream.token_probs import IGNORED_KEY, bounded
 
 REASONING_KEY = "reasoning_content"
 _DELTA_FIELDS = ("reasoning_content", "reasoning")
@@ -28,7 +28,7 @@ OPEN, CLOSE = "<think>", "</think>"
 
 class ChatOpenAICompatible(ChatOpenAI):
     """ChatOpenAI that keeps the thinking OpenAI-compatible servers stream beside the content, and
-    that can ask a server to continue a final assistant message (`llm/branching.py`)."""
+    that can ask a server to continue a final assistant message (`llm/lessons/branching.py`)."""
 
     # Whether the server continues a final assistant message when asked with vLLM's
     # `continue_final_message` (OPENAI_CONTINUE_FINAL_MESSAGE; the bundled model's process does).

@@ -30,7 +30,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
 
-from .inert import restored
+from llm.inert import restored
 
 Prompt = str | Sequence[BaseMessage | dict[str, Any]]
 
@@ -55,7 +55,7 @@ def to_messages(prompt: Prompt, system_prompt: str | None = None) -> list[BaseMe
 def _joined(items: list[Any]) -> list[Any]:
     """An assistant message followed by another joined into one where the first ends in a blank line,
     as a finished block does: the page shows a long answer as several messages (its blocks, cut at
-    paragraph breaks, see llm/markdown_blocks.py), and the model said it as one."""
+    paragraph breaks, see llm/stream/markdown_blocks.py), and the model said it as one."""
     joined: list[Any] = []
     for item in items:
         previous = joined[-1] if joined else None

@@ -2,7 +2,7 @@
 
 Plain data, no UI library: the page renders it, tests read it.
 
-    >>> from llm.accumulator import Accumulator
+    >>> from llm.stream.accumulator import Accumulator
     >>> from langchain_core.messages import AIMessageChunk
     >>> acc = Accumulator()
     >>> _ = acc.add(AIMessageChunk(content="Hi ")); _ = acc.add(AIMessageChunk(content="there\\n"))
@@ -19,10 +19,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 
-from .chunk_sum import tool_call_check
-from .inert import cut, inert_code
-from .records import ChunkRecord, StreamStats
-from .token_probs import RunningFigures, TokenLogprob, bytes_check
+from llm.stream.chunk_sum import tool_call_check
+from llm.inert import cut, inert_code
+from llm.stream.records import ChunkRecord, StreamStats
+from llm.stream.token_probs import RunningFigures, TokenLogprob, bytes_check
 
 TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "tool calls",
                  "probability", "carried"]
@@ -74,7 +74,7 @@ def probability_text(record: ChunkRecord) -> str:
     """The probability of each token the chunk carried (`exp(logprob)`, 4 significant digits), joined
     by " · "; "" when the server sent none.
 
-        >>> from llm.token_probs import TokenLogprob
+        >>> from llm.stream.token_probs import TokenLogprob
         >>> probability_text(ChunkRecord(0, 0, 0, "Hi", logprobs=(TokenLogprob("Hi", -0.5, b"Hi"),)))
         '0.6065'
     """

@@ -22,9 +22,9 @@ from enum import StrEnum
 from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import add_ai_message_chunks
 
-from .answer_limits import AnswerLimits
-from .records import ChunkRecord
-from .thinking import REASONING_KEY, ThinkTags
+from llm.stream.answer_limits import AnswerLimits
+from llm.stream.records import ChunkRecord
+from llm.stream.thinking import REASONING_KEY, ThinkTags
 
 Step = tuple[AIMessageChunk, ChunkRecord]
 
@@ -69,7 +69,7 @@ class Accumulator:
 
     def add_record(self, chunk: AIMessageChunk) -> ChunkRecord:
         """Take in a chunk and return its record, without adding up the sum yet. Past one of
-        `llm.answer_limits`' limits, raises `AnswerTooLarge` (the chunk is kept, the rest not read)."""
+        `llm.stream.answer_limits`' limits, raises `AnswerTooLarge` (the chunk is kept, the rest not read)."""
         now = time.perf_counter()
         inline_thinking, answer = self._tags.feed(chunk.text)
         record = ChunkRecord.of(

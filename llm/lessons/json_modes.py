@@ -28,8 +28,8 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from .errors import error_detail
-from .messages import to_messages
+from llm.errors import error_detail
+from llm.stream.messages import to_messages
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ string and can be run with `astream`, or with `astream_events(version="v2")` to 
     >>> preset_chain("JSON parser + plain function", model).invoke("France and Spain")
     ['France', 'Spain']
 
-What each teaches is in `PRESETS[name].teaches`; `llm.pipeline_run.PipelineRun` watches one run.
+What each teaches is in `PRESETS[name].teaches`; `llm.lessons.pipeline_run.PipelineRun` watches one run.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableParallel, RunnablePassthrough
 
-from .bundled_documents import KeywordRetriever, format_documents
-from .json_answer import json_messages
-from .json_modes import JSONModel
-from .json_parser import JsonParserSayingNoJson
+from llm.lessons.bundled_documents import KeywordRetriever, format_documents
+from llm.lessons.json_answer import json_messages
+from llm.lessons.json_modes import JSONModel
+from llm.lessons.json_parser import JsonParserSayingNoJson
 
 # The how-to's example object: {"countries": [{"name": …, "population": …}]}.
 COUNTRIES_SCHEMA = {

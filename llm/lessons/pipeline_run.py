@@ -6,7 +6,7 @@ as any answer) while it records every event of every step:
 
     >>> import asyncio
     >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
-    >>> from llm.pipelines import preset_chain
+    >>> from llm.lessons.pipelines import preset_chain
     >>> model = FakeListChatModel(responses=['{"countries": [{"name": "France"}, {"name": "Spain"}]}'])
     >>> run = PipelineRun()
     >>> async def watch(chain):
@@ -35,8 +35,8 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable
 
-from .inert import cut
-from .report import visible_text
+from llm.inert import cut
+from llm.stream.report import visible_text
 
 CARRIED_CHARS = 300  # what an event carried is shown (and exported) up to this many characters
 MAX_POINTS = 2_000  # of the lanes plot, about; the events table and the export have every event

@@ -1,4 +1,4 @@
-"""Tool calls and JSON Schema answers for the bundled model's process (`llm/runtime_server.py`).
+"""Tool calls and JSON Schema answers for the bundled model's process (`llm/backends/runtime_server.py`).
 
 llama-cpp-python's server reads neither OpenAI's `tool_choice: "required"` (its PR #1613 was
 closed unmerged) nor its `response_format: {"type": "json_schema"}`, and its

@@ -82,7 +82,7 @@ def tool_call_check(records: Sequence, final: AIMessageChunk | None) -> str | No
     """The sum check for tool calls: the chunks' tool-call fragments, added with `+`, against the final
     message's `tool_calls` and `invalid_tool_calls`. None when no chunk carried a tool call.
 
-        >>> from llm.records import ChunkRecord
+        >>> from llm.stream.records import ChunkRecord
         >>> parts = [{"index": 0, "id": "c1", "name": "calculator", "args": '{"expression": '}, {"index": 0, "args": '"12*7"}'}]
         >>> records = [ChunkRecord(i, 0.0, 0.0, "", tool_call_chunks=(p,)) for i, p in enumerate(parts)]
         >>> final = AIMessageChunk(content="", tool_call_chunks=[parts[0]]) + AIMessageChunk(

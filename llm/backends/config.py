@@ -16,7 +16,7 @@ to a model.
     >>> Settings.from_env({"MAX_SESSIONS": "0"}, dotenv=False)
     Traceback (most recent call last):
     ...
-    llm.config.ConfigError: MAX_SESSIONS must be at least 1, not '0'
+    llm.backends.config.ConfigError: MAX_SESSIONS must be at least 1, not '0'
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
-from .inert import inert_code
+from llm.inert import inert_code
 
 Provider = Literal["openai", "local"]
 

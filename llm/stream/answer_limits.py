@@ -4,7 +4,7 @@ Every chunk source goes through the `Accumulator`, which counts each chunk here 
 a limit, the answer ends with a sentence (`AnswerTooLarge`) and what came before it stays; the
 stream is closed, and with it the request upstream.
 
-    >>> from llm.records import ChunkRecord
+    >>> from llm.stream.records import ChunkRecord
     >>> limits = AnswerLimits()
     >>> limits.count(ChunkRecord(0, 0.0, 0.0, "Hi", tool_call_chunks=({"index": 0, "args": '{"x": 1}'},)))
     >>> limits.chars, limits.arguments, len(limits.calls)
@@ -12,13 +12,13 @@ stream is closed, and with it the request upstream.
     >>> limits.count(ChunkRecord(1, 0.0, 0.0, "", tool_call_chunks=tuple({"index": i} for i in range(1, 40))))
     Traceback (most recent call last):
     ...
-    llm.answer_limits.AnswerTooLarge: The answer made more than 32 tool calls, this app's limit for one answer: the rest was not read.
+    llm.stream.answer_limits.AnswerTooLarge: The answer made more than 32 tool calls, this app's limit for one answer: the rest was not read.
 """
 
 from __future__ import annotations
 
-from .errors import ReadableError
-from .records import ChunkRecord
+from llm.errors import ReadableError
+from llm.stream.records import ChunkRecord
 
 MAX_CHUNKS = 50_000  # of one answer, empty ones too: memory per answer is bounded by chunks as much as by text
 MAX_ANSWER_CHARS = 1_000_000  # text and thinking of one answer (as much as a chunk log may hold)

@@ -4,7 +4,7 @@ The log is JSON Lines, one chunk per line with its timing, the chunk as
 LangChain serialises it (`dumpd`), so it loads back into an `AIMessageChunk`.
 
     >>> from langchain_core.messages import AIMessageChunk
-    >>> from llm.accumulator import Accumulator
+    >>> from llm.stream.accumulator import Accumulator
     >>> acc = Accumulator()
     >>> for text in ["Elon", " Musk", " is"]:
     ...     _ = acc.add(AIMessageChunk(content=text, id="run-1"))
@@ -26,14 +26,14 @@ from langchain_core.load import dumpd
 from langchain_core.messages import AIMessageChunk
 from pydantic import ValidationError
 
-from .errors import ReadableError
-from .records import ChunkRecord
-from .thinking import REASONING_KEY
+from llm.errors import ReadableError
+from llm.stream.records import ChunkRecord
+from llm.stream.thinking import REASONING_KEY
 
 MAX_LOG_BYTES = 20_000_000  # a replay holds the whole file in memory
 # 5,000 holds any answer within the default Max tokens ceiling (4,096). (It also kept Gradio's walk of
 # a replay's final Debug table under 0.2 s, 35 µs a row, when that table held every chunk; it now holds
-# at most llm.report.SHOWN_ROWS.)
+# at most llm.stream.report.SHOWN_ROWS.)
 MAX_LOG_CHUNKS = 5_000
 MAX_LOG_TEXT = 1_000_000  # characters of answer and thinking in all; a page update carries the text so far
 MAX_REPLAY_SECONDS = 600  # the longest a replay may take at the speed chosen

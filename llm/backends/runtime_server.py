@@ -1,8 +1,8 @@
 """The offline model's own process: llama-cpp-python's OpenAI-compatible server.
 
-`llm.runtime.ModelRuntime` starts it; nobody needs to by hand:
+`llm.backends.runtime.ModelRuntime` starts it; nobody needs to by hand:
 
-    RUNTIME_SOCKET_FD=3 RUNTIME_API_KEY=... python -m llm.runtime_server MODEL.gguf --n-ctx 2048
+    RUNTIME_SOCKET_FD=3 RUNTIME_API_KEY=... python -m llm.backends.runtime_server MODEL.gguf --n-ctx 2048
 
 What sets it apart from `python -m llama_cpp.server`:
 
@@ -21,9 +21,9 @@ What sets it apart from `python -m llama_cpp.server`:
 - A streaming request whose last message is the assistant's, with vLLM's
   `continue_final_message: true`, continues that message instead of starting a
   new one (the chat template rendered up to the end of its text): how the app
-  branches an answer from another token (`llm/branching.py`).
+  branches an answer from another token (`llm/lessons/branching.py`).
 - Requests that offer tools, or ask for OpenAI's `json_schema` response format,
-  are answered by `llm/runtime_tools.py`: the model calls a tool under a grammar
+  are answered by `llm/backends/runtime_tools.py`: the model calls a tool under a grammar
   made from the tool's schema, which llama-cpp-python's server does not offer
   with the GGUF's own chat template.
 Everything else is the library's.
@@ -45,7 +45,7 @@ READY = "RUNTIME READY"  # the line the parent waits for: weights loaded, servin
 
 
 def _load_tools() -> Any:
-    """llm/runtime_tools.py by its path: this process has no `llm` package on its path (see llm.runtime)."""
+    """llm/backends/runtime_tools.py by its path: this process has no `llm` package on its path (see llm.backends.runtime)."""
     import importlib.util
     import sys
 
@@ -60,7 +60,7 @@ tools = _load_tools()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve one GGUF for the app (started by llm.runtime).")
+    parser = argparse.ArgumentParser(description="Serve one GGUF for the app (started by llm.backends.runtime).")
     parser.add_argument("model")
     parser.add_argument("--alias", default="local")
     parser.add_argument("--n-ctx", type=int, default=2048)

@@ -1,8 +1,8 @@
 """Build the chat model the settings ask for. The only place that knows the backends.
 
-    >>> from llm.config import Settings
+    >>> from llm.backends.config import Settings
     >>> model = build_chat_model(Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}, dotenv=False))
-    >>> type(model).__name__  # ChatOpenAI that keeps a reasoning model's thinking (llm/thinking.py)
+    >>> type(model).__name__  # ChatOpenAI that keeps a reasoning model's thinking (llm/stream/thinking.py)
     'ChatOpenAICompatible'
 """
 
@@ -12,8 +12,8 @@ import logging
 
 from langchain_core.language_models import BaseChatModel
 
-from .config import Settings
-from .errors import readable_error
+from llm.backends.config import Settings
+from llm.errors import readable_error
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ PLACEHOLDER_KEY = "not-needed"
 
 def build_chat_model(settings: Settings) -> BaseChatModel:
     if settings.provider == "local":
-        from .local import local_chat_model
+        from llm.backends.local import local_chat_model
 
         return local_chat_model(settings)
     return _openai(settings)
@@ -57,8 +57,8 @@ def max_concurrency(settings: Settings) -> int:
 def _openai(settings: Settings) -> BaseChatModel:
     import openai
 
-    from .bounded_http import bounded_async_client
-    from .thinking import ChatOpenAICompatible
+    from llm.guards.bounded_http import bounded_async_client
+    from llm.stream.thinking import ChatOpenAICompatible
 
     return ChatOpenAICompatible(
         model=settings.openai_model,

@@ -7,7 +7,7 @@ rather than answer (`continue_final_message`, vLLM's name for it; the bundled mo
 honours it too). A server that cannot do that would start a new answer after it, so only models
 that say they can are asked (`can_continue`).
 
-    >>> from llm.token_probs import TokenLogprob
+    >>> from llm.stream.token_probs import TokenLogprob
     >>> tokens = [TokenLogprob("The", -0.1, b"The"), TokenLogprob(" sky", -0.2, b" sky"), TokenLogprob(" is", -0.3, b" is")]
     >>> branch_prefix(tokens, 2, " sea")
     'The sky sea'
@@ -23,7 +23,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableBinding
 
-from .token_probs import TokenLogprob
+from llm.stream.token_probs import TokenLogprob
 
 CANNOT_CONTINUE = (
     "This server cannot be asked to continue a prefix of an answer, so a branch cannot start here. The "

@@ -30,11 +30,11 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .errors import ReadableError
+from llm.errors import ReadableError
 
 log = logging.getLogger(__name__)
 
-READY = "RUNTIME READY"  # printed by llm.runtime_server once the weights are loaded
+READY = "RUNTIME READY"  # printed by llm.backends.runtime_server once the weights are loaded
 QUICK_FAILURES = 3  # children dying before they are ready, in a row, before we stop trying
 _HINTS = {
     signal.SIGKILL: "was killed (SIGKILL; out of memory, or killed by hand)",

@@ -5,7 +5,7 @@ reads each chunk's record and keeps the partial object, a row per field, and at
 the end a note saying how it went.
 
     >>> from langchain_core.messages import AIMessageChunk
-    >>> from llm.accumulator import Accumulator
+    >>> from llm.stream.accumulator import Accumulator
     >>> acc, answer = Accumulator(), JSONAnswer()
     >>> for piece in ['{"city": "Pa', 'ris", "rank": 1', '}']:
     ...     _, record = acc.add(AIMessageChunk(content=piece))
@@ -25,11 +25,11 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from .accumulator import Accumulator
-from .messages import to_messages
-from .partial_json import SAFE_INTEGER, Change, JSONProblem, PartialJSON
-from .records import ChunkRecord
-from .schemas import SchemaError, parse_schema, schema_problem  # noqa: F401  (the first two for the JSON tab)
+from llm.stream.accumulator import Accumulator
+from llm.stream.messages import to_messages
+from llm.lessons.partial_json import SAFE_INTEGER, Change, JSONProblem, PartialJSON
+from llm.stream.records import ChunkRecord
+from llm.lessons.schemas import SchemaError, parse_schema, schema_problem  # noqa: F401  (the first two for the JSON tab)
 
 JSON_SYSTEM_PROMPT = "Answer with one JSON value and nothing else: no prose before or after it, no code fences."
 RESERVED_KEY = "__type__"  # Gradio takes a dict with this key as a component update

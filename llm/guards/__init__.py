@@ -1,0 +1,2 @@
+"""What a shared app refuses before anything goes upstream: visitors' input (`limits`), and server lines
+longer than any chunk this app reads (`bounded_http`)."""
