@@ -22,8 +22,10 @@ import gradio as gr
 
 from llm import ConfigError, Settings, max_concurrency
 from llm.backends.backend import Backend
-from llm.inert import inert_text
 from llm.guards.limits import Limits
+from llm.inert import inert_text
+from serving import guarded_app_kwargs
+from ui.answer_frame import Frame
 from ui.chat_tab import chat_tab
 from ui.chat_view import THINKING_CSS
 from ui.chunk_files import chunk_files
@@ -33,7 +35,6 @@ from ui.json_tab import json_tab
 from ui.pipeline_tab import pipeline_tab
 from ui.token_probabilities import token_probabilities
 from ui.tools_tab import tools_tab
-from ui.visitors import guarded_app_kwargs
 
 
 def header(settings: Settings | None, problem: str | None) -> str:
@@ -90,15 +91,16 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         gr.Markdown(header(settings, backend.problem), elem_id="backend-info")
         debug = DebugOutputs()  # made first: every tab writes to it
         debug.answered_by.render()
-        chat = chat_tab(backend, defaults, debug, limits)
-        json_tab(backend, defaults, debug, limits)
-        pipeline_tab(backend, defaults, debug, limits)
-        tools_tab(backend, defaults, debug, limits)
+        frame = Frame(backend, limits, debug)  # around every tab's answer: session, refusal, one at a time
+        chat = chat_tab(backend, defaults, frame, limits)
+        json_tab(backend, defaults, frame, limits)
+        pipeline_tab(backend, defaults, frame, limits)
+        tools_tab(backend, defaults, frame, limits)
         debug.show_model_line()
         with gr.Tab("Debug") as debug_tab:
             explorer = debug_view(debug)
-            token_probabilities(debug, limits, max_concurrency(defaults))
-            chunk_files(debug, chat)
+            token_probabilities(frame, max_concurrency(defaults))
+            chunk_files(frame, chat)
         # The explorer shows the latest answer when Debug opens, and follows it to its end (a replay's too).
         for event in [debug_tab.select, debug.ended.change]:
             event(**explorer.show_whole_answer())
@@ -125,7 +127,7 @@ def launch_options(settings: Settings | None) -> dict[str, Any]:
         "show_error": False,  # visitors see our sentences, never Gradio's internal error text
         "max_file_size": "25mb",  # uploads (chunk logs to replay: at most 20 MB) are refused beyond it
         # Per client address: a throttle on wrong logins, no API description before login, and a fair
-        # share of the MAX_SESSIONS sessions kept (see ui/visitors.py).
+        # share of the MAX_SESSIONS sessions kept (see serving.py).
         "app_kwargs": guarded_app_kwargs(settings.max_sessions),
     }
 

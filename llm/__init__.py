@@ -3,12 +3,12 @@
 No Gradio in here: the page (`app.py`) is one consumer among others.
 """
 
-from .stream.accumulator import Accumulator, Phase, aaccumulate, accumulate, shows_text
 from .backends.config import ConfigError, Settings
-from .errors import readable_error, redact
-from .stream.messages import to_messages
 from .backends.models import build_chat_model, max_concurrency
+from .errors import readable_error, redact
 from .notebook import LLM
+from .stream.accumulator import Accumulator, Phase, aaccumulate, accumulate, shows_text
+from .stream.messages import to_messages
 from .stream.records import ChunkRecord, StreamStats
 
 __all__ = [

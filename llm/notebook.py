@@ -34,14 +34,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 
-from llm.stream.accumulator import Accumulator, aaccumulate, accumulate
-from llm.stream.chunk_log import dumps_chunk_log
 from llm.backends.config import Settings
 from llm.backends.context import fit_for_model
+from llm.backends.models import build_chat_model
 from llm.lessons.json_answer import JSONAnswer, json_messages, parse_schema
 from llm.lessons.json_modes import JSONRequest
+from llm.stream.accumulator import Accumulator, aaccumulate, accumulate
+from llm.stream.chunk_log import dumps_chunk_log
 from llm.stream.messages import Prompt, to_messages
-from llm.backends.models import build_chat_model
 from llm.stream.records import ChunkRecord
 
 

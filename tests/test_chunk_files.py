@@ -10,8 +10,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from llm import LLM
-from llm.stream.chunk_log import MAX_LOG_BYTES
 from llm.backends.models import build_chat_model
+from llm.stream.chunk_log import MAX_LOG_BYTES
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens
 from tests.test_app import table_texts

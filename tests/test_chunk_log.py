@@ -8,9 +8,9 @@ import json
 import pytest
 
 from llm import LLM, Accumulator, aaccumulate
+from llm.backends.models import build_chat_model
 from llm.stream.chunk_log import MAX_LOG_BYTES, ChunkLogError, areplay, dumps_chunk_log, loads_chunk_log, read_chunk_log
 from llm.stream.chunk_sum import chunk_sum, explore
-from llm.backends.models import build_chat_model
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens
 

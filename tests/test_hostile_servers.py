@@ -9,8 +9,8 @@ import json
 import pytest
 from gradio_client import Client
 
-from llm.stream.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CHUNKS, MAX_TOOL_CALLS
 from llm.guards.bounded_http import MAX_LINE_BYTES
+from llm.stream.answer_limits import MAX_ANSWER_CHARS, MAX_ARGUMENT_CHARS, MAX_CHUNKS, MAX_TOOL_CALLS
 from llm.stream.report import IGNORED, SHOWN_ROWS
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario, token_logprobs

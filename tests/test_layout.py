@@ -1,4 +1,5 @@
-"""The code's shape: imports flow one way (app → ui → llm) with no cycle, and one loop streams to the page."""
+"""The code's shape: imports flow one way (app → ui → llm, app → serving) with no cycle; inside `llm`, its
+subpackages are layers; one loop streams to the page, and one frame around it serves every tab."""
 
 import ast
 from pathlib import Path
@@ -10,7 +11,7 @@ PACKAGES = ("ui", "llm")
 
 def modules() -> dict[str, Path]:
     """`app`, and every module of ui/ and llm/, by dotted name (a package by its own name)."""
-    found = {"app": ROOT / "app.py"}
+    found = {"app": ROOT / "app.py", "serving": ROOT / "serving.py"}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
@@ -80,7 +81,40 @@ def test_imports_flow_one_way_app_then_ui_then_llm():
         if name.startswith("llm"):
             assert not {t for t in targets if not t.startswith("llm")}, f"{name} imports the page"
         if name.startswith("ui"):
-            assert "app" not in targets, f"{name} imports app"
+            assert not {"app", "serving"} & targets, f"{name} imports app or serving"
+        if name == "serving":
+            assert not targets, "the serving middleware imports nothing of the app"
+
+
+# What each part of llm/ may import from llm/, besides the leaves (llm.inert, llm.errors): layers, bottom first.
+LAYERS = {
+    "llm.stream": set(),
+    "llm.guards": {"llm.stream"},
+    "llm.backends": {"llm.stream", "llm.guards"},
+    "llm.lessons": {"llm.stream", "llm.guards", "llm.backends"},
+}
+LEAVES = {"llm.inert", "llm.errors"}
+
+
+def part_of(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_llm_subpackages_are_layers():
+    edges = graph()
+    for leaf in LEAVES:
+        assert not edges[leaf], f"{leaf} is a leaf, but imports {edges[leaf]}"
+    for name, targets in edges.items():
+        if part_of(name) not in LAYERS:
+            continue
+        allowed = LAYERS[part_of(name)] | {part_of(name)}
+        beyond = {t for t in targets - LEAVES if part_of(t) not in allowed}
+        assert not beyond, f"{name} imports {beyond}, above its layer"
+
+
+def test_every_llm_module_is_in_a_subpackage_or_is_a_leaf_or_the_public_api():
+    top = {name for name in modules() if name.startswith("llm.") and name.count(".") == 1}
+    assert top - set(LAYERS) == LEAVES | {"llm.notebook"}
 
 
 def names_used(path: Path) -> set[str]:
@@ -100,3 +134,35 @@ def test_only_the_one_loop_walks_a_chunk_stream_for_the_page():
             continue
         assert not used, f"{path.name} uses {used}: the page's streaming goes through ui/stream_to_page.py"
     assert {"arecords", "paced"} <= names_used(ROOT / "ui" / "stream_to_page.py")
+
+
+def test_only_the_frame_runs_an_answer_around_the_loop():
+    """Session, model for the key, one answer at a time, and forwarding the loop's updates (with
+    `aclosing`) are written once, in ui/answer_frame.py; a tab that did one of them itself would be a
+    second frame."""
+    frame_only = {"aclosing", "stream_to_page", "model_for", "one"}
+    for path in [ROOT / "app.py", *sorted((ROOT / "ui").glob("*.py"))]:
+        if path.name in ("answer_frame.py", "stream_to_page.py"):
+            continue
+        used = names_used(path) & frame_only | ({"session_hash"} if "session_hash" in path.read_text() else set())
+        assert not used, f"{path.name} uses {used}: answers go through ui/answer_frame.py"
+    assert frame_only <= names_used(ROOT / "ui" / "answer_frame.py")
+    assert "session_hash" in (ROOT / "ui" / "answer_frame.py").read_text()
+
+
+def test_every_stop_is_wired_one_way():
+    """Every tab's Stop goes through `wire_stop`: no tab cancels an event or marks an answer itself."""
+    for path in sorted((ROOT / "ui").glob("*.py")):
+        if path.name == "answer_frame.py":
+            continue
+        text = path.read_text()
+        assert "cancels=" not in text and ".acc.stop()" not in text, f"{path.name} wires a Stop of its own"
+    tabs = ["chat_tab.py", "json_tab.py", "pipeline_tab.py", "tools_tab.py", "chunk_files.py", "token_probabilities.py"]
+    assert all("wire_stop" in names_used(ROOT / "ui" / tab) for tab in tabs)
+
+
+def test_llm_knows_no_gradio_payload():
+    """The plots' column/row shape and Gradio's reserved `__type__` key are the page's business (ui/payloads.py)."""
+    for path in sorted((ROOT / "llm").rglob("*.py")):
+        text = path.read_text()
+        assert '"datatypes"' not in text and "__type__" not in text, f"{path.relative_to(ROOT)} knows a Gradio payload"

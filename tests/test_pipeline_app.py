@@ -9,8 +9,8 @@ import time
 import httpx
 from gradio_client import Client
 
-from llm.inert import inert_text
 from llm.guards.limits import OneAtATime
+from llm.inert import inert_text
 from tests.conftest import SECRET
 from tests.json_documents import pieces_of
 from tests.openai_server import Scenario

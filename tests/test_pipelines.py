@@ -121,7 +121,7 @@ def test_a_prompt_and_a_model_start_show_their_messages():
 
 def test_the_lanes_keep_the_chains_order():
     run, _ = watch(preset_chain("retriever first", FakeListChatModel(responses=["hi"])), "streaming")
-    lanes = list(dict.fromkeys((row[1], row[4]) for row in run.lanes()["data"]))
+    lanes = list(dict.fromkeys((row[1], row[4]) for row in run.points()))
     assert sorted(lanes) == lanes  # sorted as text, as the plot sorts them, is the order the steps started
     assert lanes[0] == ("1", "retriever first") and ("5", "KeywordRetriever") in lanes and len(lanes) == 9
     assert lanes.index(("8", "FakeListChatModel")) > lanes.index(("5", "KeywordRetriever"))
@@ -144,6 +144,6 @@ def test_the_lanes_keep_every_start_and_end_and_thin_the_streams_past_the_points
     run.events = [[0.0, "model", "on_chat_model_start", "", "r", []]]
     run.events += [[float(i), "model", "on_chat_model_stream", "", "r", []] for i in range(1, 10 * MAX_POINTS)]
     run.events += [[1e9, "model", "on_chat_model_end", "", "r", []]]
-    kinds = [row[2] for row in run.lanes()["data"]]
+    kinds = [row[2] for row in run.points()]
     assert kinds[0] == "start" and kinds[-1] == "end" and len(kinds) <= MAX_POINTS + 2
     assert kinds.count("stream") >= MAX_POINTS // 2  # thinned, not dropped

@@ -17,15 +17,15 @@ import pytest
 from gradio_client import Client, handle_file
 from langchain_core.messages import AIMessageChunk
 
-from llm.stream.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
-from llm.inert import inert_code
-from llm.lessons.json_answer import SHOWN_RESERVED_KEY
 from llm.guards.limits import DEFAULT_TOKEN_CAP
+from llm.inert import inert_code
+from llm.stream.chunk_log import MAX_LOG_BYTES, MAX_LOG_CHUNKS, MAX_LOG_TEXT, dumps_chunk_log
 from llm.stream.records import ChunkRecord
 from tests.conftest import ROOT, SECRET, free_port, launch, running_app, server_settings
 from tests.hostile import Listener, hostile
 from tests.openai_server import Scenario, numbered_tokens
 from tests.test_safety import note_of
+from ui.payloads import SHOWN_RESERVED_KEY
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string"}}}
 
@@ -267,7 +267,7 @@ def test_a_script_opening_sessions_cannot_evict_another_addresss_conversation(op
         store = demo.state_holder
         assert len(store.session_data) == 40 and len(store.sessions_of("127.0.0.2")) == 40 - len(
             store.sessions_of("127.0.0.1"))  # the script holds all the rest, and only what it opened last
-        # None of them built Gradio's per-session copy of every block's config (ui/visitors.py, issue 26)
+        # None of them built Gradio's per-session copy of every block's config (serving.py, issue 26)
         assert {len(store.session_data[s].config_values) for s in store.sessions_of("127.0.0.2")} == {0}
         visitor.predict("and now?", "Be brief.", 0.5, 50, api_name="/chat")
         sent = [m["content"] for m in openai_server.requests[-1]["messages"]]

@@ -8,6 +8,7 @@ from gradio_client import Client
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator, accumulate
+from llm.lessons.pipelines import PRESETS
 from llm.stream.thinking import ThinkTags
 from tests.conftest import launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
@@ -115,6 +116,27 @@ def test_the_model_picker_lists_the_servers_models_and_the_choice_reaches_the_re
     assert "Answered by `model-b`" in outputs[-1][1]
     chat_outputs(Client(listed_app, verbose=False), "hello")  # an old client: four inputs
     assert server.requests[-1]["model"] == "fake-model"
+
+
+@pytest.mark.parametrize("api_name, prefix", [("/json", "json-"), ("/pipeline", "pipeline-"), ("/tools", "tools-")])
+def test_every_tab_offers_the_same_model_choice_and_it_reaches_the_request(listed_app, server, api_name, prefix):
+    """One settings builder: JSON, Pipeline and Tools list the server's models as the chat does, and the
+    choice (the last input of /json and /pipeline, which old clients leave out) is the request's model."""
+    config = httpx.get(f"{listed_app}config").json()
+    component = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == f"{prefix}model-picker")
+    assert component["type"] == "dropdown"
+    assert [c[0] for c in component["props"]["choices"]] == ["fake-model", "model-a", "model-b"]
+    server.scenario = Scenario(tokens=['{"a": 1}'])
+    client = Client(listed_app, verbose=False)
+    if api_name == "/tools":
+        client.predict("hello", "", 0.0, 32, "model-b", "", [], api_name=api_name)
+    else:
+        first = "an object" if api_name == "/json" else "Who's Elon Musk?"
+        client.predict(first, *([""] if api_name == "/json" else []), api_name=api_name)  # an old client
+        assert server.requests[-1]["model"] == "fake-model"
+        args = [first, ""] if api_name == "/json" else [first, next(iter(PRESETS))]
+        client.predict(*args, 0.2, 32, "", "model-b", api_name=api_name)
+    assert server.requests[-1]["model"] == "model-b"
 
 
 def test_when_listing_fails_the_picker_holds_the_configured_model_and_takes_a_typed_name(server):

@@ -9,9 +9,10 @@ from langchain_core.messages import AIMessageChunk
 
 from llm import Phase
 from llm.lessons.branching import Origin
+from ui.answer_frame import MARKS, says, stop_answer
 from ui.chat_view import ChatView
 from ui.debug_outputs import DebugAnswer
-from ui.stream_to_page import MARKS, stop_answer, stream_to_page
+from ui.stream_to_page import stream_to_page
 
 SKIP = {"__type__": "update"}
 
@@ -83,7 +84,7 @@ def test_stop_marks_the_answer_of_its_own_tab_and_the_loop_sends_nothing_more():
         async with aclosing(updates):
             first = await anext(updates)
             latest = first[4]
-            assert stop_answer("JSON tab", ("stopped",))(latest) == (SKIP,) * (1 + MARKS)  # another tab's Stop
+            assert stop_answer("JSON tab", says("stopped"))(latest) == (SKIP,) * (1 + MARKS)  # another tab's Stop
             assert latest.acc.phase is Phase.STREAMING
             summary, rows, _, ended = stop_answer("")(latest)
             assert summary.startswith("**■ Stopped by you**") and rows and isinstance(ended, int)  # the explorer follows

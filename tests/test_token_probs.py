@@ -12,7 +12,15 @@ from llm import LLM, build_chat_model
 from llm.stream.accumulator import Accumulator
 from llm.stream.chunk_log import dumps_chunk_log, loads_chunk_log
 from llm.stream.report import TABLE_HEADERS, DebugReport
-from llm.stream.token_probs import MALFORMED, MAX_TOP, RunningFigures, TokenLogprob, bytes_check, figures, parse_logprobs
+from llm.stream.token_probs import (
+    MALFORMED,
+    MAX_TOP,
+    RunningFigures,
+    TokenLogprob,
+    bytes_check,
+    figures,
+    parse_logprobs,
+)
 from tests.conftest import server_settings
 from tests.openai_server import Scenario, numbered_tokens, token_logprobs
 

@@ -83,7 +83,7 @@ def test_a_tool_error_goes_back_to_the_model_as_an_error_result(app_url, server)
 
 
 def test_a_tool_that_is_off_never_runs_when_the_model_calls_it(app_url, server, monkeypatch):
-    from llm import tools
+    from llm.lessons import tools
 
     ran = []
     monkeypatch.setattr(tools, "evaluate", lambda expression: ran.append(expression) or 42)

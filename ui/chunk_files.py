@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import time
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,22 @@ import gradio as gr
 from gradio.processing_utils import save_bytes_to_cache
 
 from llm import Accumulator
-from llm.stream.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
 from llm.inert import inert_text
+from llm.stream.chunk_log import ChunkLogError, areplay, dumps_chunk_log, read_chunk_log, replay_problem
 from llm.stream.messages import transcript
 
+from .answer_frame import Answer, Ask, Frame, says, wire_stop
 from .chat_view import ChatView
-from .debug_outputs import STREAMING, DebugAnswer, DebugOutputs
-from .stream_to_page import stream_to_page, wire_stop
+from .debug_outputs import STREAMING, DebugAnswer
 
 SPEEDS: dict[str, float | None] = {"1x": 1.0, "2x": 2.0, "10x": 10.0, "at once": None}
 REPLAYS_AT_ONCE = 16  # a replay mostly waits (at its recorded pace); it never touches the model
 REPLAY_STOPPED = "■ Replay stopped by you; the chat keeps what had arrived."
 
 
-def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
+def chunk_files(frame: Frame, chat: gr.ChatInterface) -> None:
     """Lay out export and replay of `chat`'s answers (inside the current tab)."""
+    debug = frame.debug
     with gr.Accordion("Export and replay", open=False, elem_id="files-section"):
         with gr.Row():
             export = gr.Button("Export the latest answer", elem_id="export-run", scale=0)
@@ -45,7 +45,7 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
                 speed = gr.Radio(list(SPEEDS), value="1x", label="Speed", elem_id="replay-speed")
                 with gr.Row():
                     run = gr.Button("Replay into Chat and Debug", variant="primary", elem_id="replay-run")
-                    stop = gr.Button("Stop", variant="stop", elem_id="replay-stop")
+                    run_stop = gr.Button("Stop", variant="stop", elem_id="replay-stop")
         status = gr.Markdown("", elem_id="replay-status")
 
     def export_files(latest: DebugAnswer | None, history: list[dict] | None) -> tuple[Any, str]:
@@ -61,32 +61,27 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
                  save_bytes_to_cache(conversation.encode(), f"conversation-{stamp}.json", files.GRADIO_CACHE)]
         return paths, f"Exported {count} chunks and {len(history or [])} chat messages."
 
-    async def replay(path: str | None, speed_name: str, history: list[dict] | None):
+    @frame.answers(refused=lambda text: (gr.skip(), f"⚠ {text}"))
+    async def replay(path: str | None, speed_name: str, history: list[dict] | None) -> Ask:
         """Stream a chunk log again; yields (chat, note, *the Debug outputs)."""
-        history = list(history or [])
         if not path:
-            yield gr.skip(), "⚠ Choose a chunk log first: a .jsonl file from Export or `LLM.save_chunks`.", *debug.unchanged()
-            return
+            return Ask(refused="Choose a chunk log first: a .jsonl file from Export or `LLM.save_chunks`.")
         if not isinstance(speed_name, str) or speed_name not in SPEEDS:
-            yield gr.skip(), f"⚠ Choose a speed: {', '.join(SPEEDS)}.", *debug.unchanged()
-            return
+            return Ask(refused=f"Choose a speed: {', '.join(SPEEDS)}.")
         try:  # off the event loop: reading and checking up to 20 MB takes a while
             logged = await asyncio.to_thread(read_chunk_log, path)
         except ChunkLogError as error:
-            yield gr.skip(), f"⚠ {inert_text(str(error))}", *debug.unchanged()
-            return
+            return Ask(refused=inert_text(str(error)))
         if too_long := replay_problem(logged, SPEEDS[speed_name]):
-            yield gr.skip(), f"⚠ {too_long}", *debug.unchanged()
-            return
+            return Ask(refused=too_long)
         name = shown_name(path)
-        view = ReplayView(name, speed_name, len(logged), history)
         note = (f"Replay of `{name}` at {speed_name}: the times are the replay's"
                 + ("." if SPEEDS[speed_name] == 1.0 else ", not the recording's."))
         probabilities = any(entry.chunk.response_metadata.get("logprobs") for entry in logged)  # shade them too
-        async with aclosing(stream_to_page(areplay(logged, SPEEDS[speed_name]), view, notes=[note],
-                                           probabilities=probabilities)) as updates:
-            async for update in updates:
-                yield update
+        view = ReplayView(name, speed_name, len(logged), list(history or []))
+        # Recorded chunks, no model: no one-at-a-time lock either (at most REPLAYS_AT_ONCE, mostly waiting).
+        return Ask(uses_model=False, lock=False, start=lambda model, secrets: Answer(
+            areplay(logged, SPEEDS[speed_name]), view, notes=[note], probabilities=probabilities))
 
     # The history comes from ChatInterface's own state, not from the visitor: the API takes none.
     export.click(export_files, [debug.latest, chat.chatbot_state], [files, status], api_name="export_chunks")
@@ -98,7 +93,7 @@ def chunk_files(debug: DebugOutputs, chat: gr.ChatInterface) -> None:
                     "outputs": [chat.chatbot_state, chat.chatbot_value], "api_visibility": "undocumented",
                     "queue": False}
     replaying.then(**keep_in_chat)
-    wire_stop(stop, replaying, ReplayView.source, status, REPLAY_STOPPED, debug).then(**keep_in_chat)
+    wire_stop(run_stop.click, replaying, debug, ReplayView.source, [status], says(REPLAY_STOPPED)).then(**keep_in_chat)
 
 
 def shown_name(path: str) -> str:

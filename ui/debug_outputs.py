@@ -15,10 +15,12 @@ from typing import Any
 import gradio as gr
 
 from llm import Accumulator, Phase
-from llm.lessons.branching import Origin
 from llm.inert import inert_code, inert_text
-from llm.stream.report import SHOWN_ROWS, TABLE_HEADERS, TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, DebugReport, shown_model_name
+from llm.lessons.branching import Origin
+from llm.stream.report import SHOWN_ROWS, TABLE_HEADERS, DebugReport, shown_model_name
 from llm.stream.token_probs import TokenLogprob
+
+from .payloads import TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, timeline_value
 
 # While an answer streams, the table and timeline show its latest STREAMING_ROWS chunks, redrawn at
 # most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then sends nothing
@@ -134,7 +136,8 @@ class DebugAnswer:
         self.report.update(self.acc.records)
         ms = self.report.stats.last_ms
         if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
-            self._drawn, self._drawn_at = self.report.latest(STREAMING_ROWS), ms
+            rows = self.report.latest(STREAMING_ROWS)
+            self._drawn, self._drawn_at = (rows, timeline_value(rows)), ms
         return (self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line(),
                 self._hand_over_to_shade(self.to_shade()), gr.skip())
 
@@ -145,7 +148,8 @@ class DebugAnswer:
         complete = self.acc.phase is Phase.COMPLETE
         summary = self.report.summary(self.status(), self.acc.text if complete else None,
                                       self.acc.total if complete else None)
-        return (summary, *self.report.shown(), self,
+        rows, points = self.report.shown()
+        return (summary, rows, timeline_value(points), self,
                 self.model_line(), self.to_shade(), next(_ENDINGS))
 
     def to_shade(self) -> DebugAnswer | None:

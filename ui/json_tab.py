@@ -1,8 +1,8 @@
 """The JSON tab: ask for JSON and watch the object grow field by field.
 
-`/json` takes (request, schema, temperature, max tokens) and yields (partial
+`/json` takes (request, schema, temperature, max tokens, your API key, model) and yields (partial
 object, raw text so far, field table, note, Debug summary, chunk table, timeline).
-The chunks go through the one loop (`stream_to_page`) with the JSON tab's view of the answer:
+The frame (`answer_frame`) streams the chunks through the one loop with the JSON tab's view of the answer:
 the partial object, the raw text and a row per field.
 """
 
@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
 
 from llm import Accumulator, Settings, max_concurrency
 from llm.backends.backend import Backend
+from llm.guards.limits import Limits, check_text
 from llm.inert import inert_text
 from llm.lessons.json_answer import FIELD_HEADERS, JSONAnswer, SchemaError, json_messages, parse_schema
 from llm.lessons.json_modes import JSONRequest
-from llm.guards.limits import Limits
 
-from .debug_outputs import STREAMING, DebugOutputs
-from .inputs import CheckedSlider, CheckedTextbox
-from .stream_to_page import stream_to_page, wire_stop
+from .answer_frame import Answer, Ask, Frame, says, wire_stop
+from .debug_outputs import STREAMING
+from .inputs import CheckedTextbox
+from .payloads import page_value
+from .settings import chosen_model, settings_inputs
 
 JSON_STOPPED = "■ Stopped by you. The object shows what had arrived; fields still marked *streaming* never finished."
 DEFAULT_TEMPERATURE = 0.2  # JSON wants the likeliest tokens more than variety
@@ -78,38 +79,36 @@ def schema_text(name: str) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) if schema else ""
 
 
-def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
+def json_tab(backend: Backend, defaults: Settings, frame: Frame, limits: Limits) -> None:
     """Lay out the JSON tab (inside the current Blocks) and wire `/json`."""
 
+    def refused(text: str) -> tuple[Any, ...]:
+        return None, "", [], f"⚠ {inert_text(text)}"
+
+    @frame.answers(refused)
     async def stream_json(
         request: str, schema: str = "", temperature: float = DEFAULT_TEMPERATURE,
-        max_tokens: float = defaults.default_max_tokens, api_key: str = "", http: gr.Request = None,
-    ):
+        max_tokens: float = defaults.default_max_tokens, api_key: str = "", model_name: str | None = None,
+        http: gr.Request = None,
+    ) -> Ask:
         """Stream a JSON answer; yields (object, raw text, fields, note, Debug summary, chunk table, timeline)."""
-        nothing, session = (None, "", []), getattr(http, "session_hash", None) or ""
-        model, problem = backend.model_for(api_key)
         try:
             if schema is not None and not isinstance(schema, str):
                 raise SchemaError("The schema must be JSON text.")
             # Off the event loop: a schema is bounded in size, but still the work of a stranger.
             answer = JSONAnswer(await asyncio.to_thread(parse_schema, schema or ""))
-            refusal = problem or limits.refuse(session, request, temperature, max_tokens, what="request")
         except SchemaError as error:
-            refusal = str(error)
-        if refusal:
-            yield *nothing, f"⚠ {inert_text(refusal)}", *debug.unchanged()
-            return
-        with limits.one.answer(session) as busy:
-            if busy:
-                yield *nothing, f"⚠ {inert_text(busy)}", *debug.unchanged()
-                return
+            return Ask(refused=str(error))
+
+        def start(model: Any, secrets: tuple[str | None, ...]) -> Answer:
             # The first JSON mode this server takes (json_schema, json_object, the prompt alone): llm/lessons/json_modes.py.
             asking = JSONRequest(model, json_messages(request, answer.schema), answer.schema,
-                                 temperature=float(temperature), max_tokens=limits.cap(max_tokens))
-            updates = stream_to_page(asking.astream(), JSONView(answer, asking), secrets=(backend.secret, api_key))
-            async with aclosing(updates):  # Stop closes this generator, which closes the request upstream
-                async for update in updates:
-                    yield update
+                                 temperature=float(temperature), max_tokens=limits.cap(max_tokens),
+                                 **chosen_model(model_name, backend))
+            return Answer(asking.astream(), JSONView(answer, asking))
+
+        return Ask(http, api_key, start=start, checks=lambda session: check_text(model_name, "model name")
+                   or limits.refuse(session, request, temperature, max_tokens, what="request"))
 
     with gr.Tab("JSON"):
         gr.Markdown(
@@ -126,11 +125,7 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
                     schema = gr.Code(schema_text("Countries"), language="json", lines=8, max_lines=16,
                                      interactive=True, show_label=False, elem_id="json-schema")
                 with gr.Accordion("Settings", open=False):
-                    temperature = CheckedSlider(0.0, 2.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
-                    max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
-                                               value=limits.cap(defaults.default_max_tokens))
-                    api_key = CheckedTextbox("", type="password", label="Your API key (optional)", visible=backend.takes_keys,
-                                             info="Used for this request only: never stored or shown.")
+                    settings = settings_inputs(backend, defaults, limits, temperature=DEFAULT_TEMPERATURE, prefix="json-")
                 with gr.Row():
                     run = gr.Button("Stream JSON", variant="primary", elem_id="json-run")
                     stop = gr.Button("Stop", variant="stop", elem_id="json-stop")
@@ -144,10 +139,11 @@ def json_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: 
                               elem_id="json-fields")
 
     preset.change(schema_text, preset, schema, api_visibility="undocumented")
-    event = gr.on([run.click, request.submit], stream_json, [request, schema, temperature, max_tokens, api_key],
-                  [value, raw, fields, status, *debug.outputs], api_name="json", show_progress="minimal",
+    event = gr.on([run.click, request.submit], stream_json,
+                  [request, schema, settings.temperature, settings.max_tokens, settings.api_key, settings.model],
+                  [value, raw, fields, status, *frame.debug.outputs], api_name="json", show_progress="minimal",
                   concurrency_limit=max_concurrency(defaults))
-    wire_stop(stop, event, JSONView.source, status, JSON_STOPPED, debug)
+    wire_stop(stop.click, event, frame.debug, JSONView.source, [status], says(JSON_STOPPED))
 
 
 class JSONView:
@@ -159,15 +155,19 @@ class JSONView:
         self.answer = answer
         self.asking = asking
 
+    def shown(self) -> Any:
+        """The object as the page may show it (`page_value`); the answer's own value is unchanged."""
+        return page_value(self.answer.value, self.answer.parser.huge_numbers)
+
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         self.answer.update(acc.records)
         status = f"{STREAMING} {len(self.answer.parser.fields)} values so far."
-        return self.answer.view(), acc.text, self.answer.rows(), status
+        return self.shown(), acc.text, self.answer.rows(), status
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         note = f"{await asyncio.to_thread(self.answer.finish, acc)} {self.asking.note}"  # the schema check: a child process
-        return self.answer.view(), acc.text, self.answer.rows(), inert_text(note)
+        return self.shown(), acc.text, self.answer.rows(), inert_text(note)
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
         note = self.answer.fail(error, acc)  # first: it takes in the chunks that came with the error
-        return self.answer.view(), acc.text, self.answer.rows(), inert_text(note)
+        return self.shown(), acc.text, self.answer.rows(), inert_text(note)

@@ -1,16 +1,15 @@
 """The Pipeline tab: run a real LangChain chain and watch every step's stream, on one timeline.
 
-`/pipeline` takes (question, preset, temperature, max tokens, your API key) and yields (the chain's
+`/pipeline` takes (question, preset, temperature, max tokens, your API key, model) and yields (the chain's
 output so far, the events of every step, the lanes, the verdict, the Debug outputs). The chain
-runs with `astream_events(version="v2")` (`llm.lessons.pipeline_run.PipelineRun`), whose model chunks go
-through the one loop (`stream_to_page`) with this tab's view, so the Debug tab shows them as any answer.
+runs with `astream_events(version="v2")` (`llm.lessons.pipeline_run.PipelineRun`), whose model chunks the
+frame (`answer_frame`) streams through the one loop with this tab's view, so the Debug tab shows them as any answer.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
@@ -18,49 +17,47 @@ from gradio.processing_utils import save_bytes_to_cache
 
 from llm import Accumulator, Settings, max_concurrency
 from llm.backends.backend import Backend
+from llm.guards.limits import Limits, check_text
 from llm.inert import inert_code, inert_text
-from llm.lessons.json_answer import page_value
-from llm.guards.limits import Limits
-from llm.lessons.pipeline_run import EVENT_HEADERS, LANE_COLORS, LANES_COLOR, LANES_NAME, LANES_X, LANES_Y, PipelineRun
+from llm.lessons.pipeline_run import EVENT_HEADERS, PipelineRun
 from llm.lessons.pipelines import PRESETS, SIDE_BY_SIDE, preset_chain
 
-from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, DebugOutputs, HandOver
-from .inputs import CheckedDropdown, CheckedSlider, CheckedTextbox
-from .stream_to_page import stream_to_page, wire_stop
+from .answer_frame import Answer, Ask, Frame, says, wire_stop
+from .debug_outputs import REDRAW_EVERY_MS, STREAMING, STREAMING_ROWS, HandOver
+from .inputs import CheckedDropdown, CheckedTextbox
+from .payloads import LANE_COLORS, LANES_COLOR, LANES_EVENT, LANES_NAME, LANES_X, LANES_Y, lanes_value, page_value
+from .settings import chosen_model, settings_inputs
 
 SHOWN_EVENTS = 2_000  # the table's rows once a run ends (the latest); the export has every event
 PIPELINE_STOPPED = "■ Stopped by you: the model's request is closed; the output and events show what had arrived."
 FIRST = next(iter(PRESETS))
 
 
-def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
+def pipeline_tab(backend: Backend, defaults: Settings, frame: Frame, limits: Limits) -> None:
     """Lay out the Pipeline tab (inside the current Blocks) and wire `/pipeline` and its export."""
 
-    async def run_pipeline(
+    @frame.answers(refused=lambda text: (None, [], None, f"⚠ {inert_text(text)}", gr.skip()))
+    def run_pipeline(
         question: str, preset: str = FIRST, temperature: float = defaults.default_temperature,
-        max_tokens: float = defaults.default_max_tokens, api_key: str = "", http: gr.Request = None,
-    ):
+        max_tokens: float = defaults.default_max_tokens, api_key: str = "", model_name: str | None = None,
+        http: gr.Request = None,
+    ) -> Ask:
         """Run the preset chain on the question; yields (output, events, lanes, verdict, *Debug outputs)."""
-        nothing, session = (None, [], None), getattr(http, "session_hash", None) or ""
-        model, problem = backend.model_for(api_key)
-        refusal = problem or (None if isinstance(preset, str) and preset in PRESETS else
-                              f"Choose a preset: {', '.join(PRESETS)}.")
-        refusal = refusal or limits.refuse(session, question, temperature, max_tokens, what="question")
-        if refusal:
-            yield *nothing, f"⚠ {inert_text(refusal)}", gr.skip(), *debug.unchanged()
-            return
-        with limits.one.answer(session) as busy:
-            if busy:
-                yield *nothing, f"⚠ {inert_text(busy)}", gr.skip(), *debug.unchanged()
-                return
-            chain = preset_chain(preset, model, temperature=float(temperature), max_tokens=limits.cap(max_tokens))
+
+        def start(model: Any, secrets: tuple[str | None, ...]) -> Answer:
+            chain = preset_chain(preset, model, temperature=float(temperature), max_tokens=limits.cap(max_tokens),
+                                 **chosen_model(model_name, backend))
             run = PipelineRun(branches=SIDE_BY_SIDE if "side by side" in preset else ())
-            view = PipelineView(run, preset)
-            updates = stream_to_page(run.astream(chain, question), view, secrets=(backend.secret, api_key),
-                                     notes=[f"The model step of the pipeline `{preset}`."])
-            async with aclosing(updates):  # Stop closes this generator, which closes the chain and the request
-                async for update in updates:
-                    yield update
+            return Answer(run.astream(chain, question), PipelineView(run, preset),
+                          notes=[f"The model step of the pipeline `{preset}`."])
+
+        def checks(session: str) -> str | None:
+            if not (isinstance(preset, str) and preset in PRESETS):
+                return f"Choose a preset: {', '.join(PRESETS)}."
+            return check_text(model_name, "model name") or limits.refuse(session, question, temperature, max_tokens,
+                                                                           what="question")
+
+        return Ask(http, api_key, checks=checks, start=start)
 
     with gr.Tab("Pipeline"):
         gr.Markdown(
@@ -74,12 +71,7 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                 preset = CheckedDropdown(list(PRESETS), value=FIRST, label="Chain", elem_id="pipeline-preset")
                 teaches = gr.Markdown(PRESETS[FIRST].teaches, elem_id="pipeline-teaches")
                 with gr.Accordion("Settings", open=False):
-                    temperature = CheckedSlider(0.0, 2.0, value=defaults.default_temperature, step=0.05,
-                                                label="Temperature")
-                    max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
-                                               value=limits.cap(defaults.default_max_tokens))
-                    api_key = CheckedTextbox("", type="password", label="Your API key (optional)",
-                                             visible=backend.takes_keys, info="Used for this run only: never stored or shown.")
+                    settings = settings_inputs(backend, defaults, limits, prefix="pipeline-")
                 with gr.Row():
                     run = gr.Button("Run the chain", variant="primary", elem_id="pipeline-run")
                     stop = gr.Button("Stop", variant="stop", elem_id="pipeline-stop")
@@ -90,7 +82,7 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
                                  open=True, elem_id="pipeline-output")
         lanes = gr.ScatterPlot(x=LANES_X, y=LANES_Y, color=LANES_COLOR, color_map=LANE_COLORS, height=320,
                                title="Every step's events: start, stream, end", elem_id="pipeline-lanes",
-                               y_title="step (numbered as under the verdict)", tooltip=[LANES_X, LANES_NAME, "event"])
+                               y_title="step (numbered as under the verdict)", tooltip=[LANES_X, LANES_NAME, LANES_EVENT])
         # Widths that fit a 1,280 px page: left to itself, the table pushed "carried" off its right edge.
         events = gr.Dataframe(headers=EVENT_HEADERS, value=[], interactive=False, wrap=True, max_height=400,
                               column_widths=["10%", "25%", "17%", "48%"],
@@ -110,13 +102,14 @@ def pipeline_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limi
         return path, f"Exported {len(latest.events)} events."
 
     preset.change(chosen_chain, [preset, question], [teaches, question], api_visibility="undocumented", queue=False)
-    event = gr.on([run.click, question.submit], run_pipeline, [question, preset, temperature, max_tokens, api_key],
-                  [output, events, lanes, verdict, latest_run, *debug.outputs], api_name="pipeline",
+    event = gr.on([run.click, question.submit], run_pipeline,
+                  [question, preset, settings.temperature, settings.max_tokens, settings.api_key, settings.model],
+                  [output, events, lanes, verdict, latest_run, *frame.debug.outputs], api_name="pipeline",
                   show_progress="minimal", concurrency_limit=max_concurrency(defaults))
     export.click(export_events, latest_run, [files, verdict], api_name="export_events").then(
         lambda latest: gr.File(visible=latest is not None and bool(latest.events)), latest_run, files,
         api_visibility="undocumented", queue=False)
-    wire_stop(stop, event, PipelineView.source, verdict, PIPELINE_STOPPED, debug)
+    wire_stop(stop.click, event, frame.debug, PipelineView.source, [verdict], says(PIPELINE_STOPPED))
 
 
 class PipelineView:
@@ -139,19 +132,19 @@ class PipelineView:
     def streaming(self, acc: Accumulator) -> tuple[Any, ...]:
         now = acc.records[-1].ms_since_start if acc.records else 0.0
         if self._lanes is None or now - self._drawn_at >= REDRAW_EVERY_MS:  # the plot redraws less often
-            self._lanes, self._drawn_at = self.run.lanes(), now
+            self._lanes, self._drawn_at = lanes_value(self.run.points()), now
         status = f"{STREAMING} {len(self.run.events)} events from {len(self.run.steps)} steps so far."
         return (output_value(self.run.output), self.run.rows(STREAMING_ROWS), self._lanes, self._with_key(status),
                 self._hand_over(self.run))
 
     async def complete(self, acc: Accumulator) -> tuple[Any, ...]:
         said = "\n\n".join(self.run.verdicts())
-        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), self.run.lanes(),
+        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), lanes_value(self.run.points()),
                 self._with_key(f"✓ {inert_code(self.preset)}, {len(self.run.events)} events.\n\n{said}"),
                 self._hand_over(self.run))
 
     def failed(self, acc: Accumulator, error: str) -> tuple[Any, ...]:
-        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), self.run.lanes(),
+        return (output_value(self.run.output), self.run.rows(SHOWN_EVENTS), lanes_value(self.run.points()),
                 self._with_key(f"✗ {self.run.failure(inert_text(error), inert_text)}"), self._hand_over(self.run))
 
     def _with_key(self, verdict: str) -> str:

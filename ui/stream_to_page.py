@@ -8,30 +8,29 @@ Every tab that streams (Chat, JSON, replay) checks its inputs, picks a chunk sou
     → `view.streaming(acc)` and `DebugAnswer.streaming()` → one page update
 
 An error becomes a sentence under the partial answer; Stop marks the answer stopped
-(`stop_answer`), and the loop sends nothing more and closes the stream upstream.
+(`answer_frame.stop_answer`), and the loop sends nothing more and closes the stream upstream.
+Tabs do not call it themselves: the frame around it (`answer_frame`) does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from typing import Any, Protocol
 
-import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
 from llm import Accumulator, Phase, readable_error
-from llm.stream.accumulator import arecords, record_shows_text
-from llm.lessons.branching import Origin
 from llm.errors import error_detail
+from llm.lessons.branching import Origin
+from llm.stream.accumulator import arecords, record_shows_text
 from llm.stream.pacing import paced
 
-from .debug_outputs import DebugAnswer, DebugOutputs
+from .debug_outputs import DebugAnswer
 
 log = logging.getLogger("app")
 
-MARKS = 4  # DebugOutputs.marks: summary, table, timeline, the answer's end
 FRAME_SECONDS = 1 / 60  # chunks closer together than a screen refresh share one page update
 # Characters of Markdown the page may re-render per second: a view that says how much each update
 # redraws (`redraw_chars`) gets updates at most that often, so the browser's work per second stays
@@ -95,26 +94,3 @@ class NoDebug:
 
     def final(self) -> tuple[Any, ...]:
         return ()
-
-
-def stop_answer(source: str, stopped: tuple[Any, ...] = ()) -> Callable[[DebugAnswer | None], tuple[Any, ...]]:
-    """The function a tab's Stop calls with the latest answer: if it is this tab's and still streaming
-    (or just stopped by the cancel), it is marked stopped, and the page gets `stopped` for the tab's
-    own outputs and the Debug marks (summary, and the table and timeline with every chunk)."""
-
-    def stop(answer: DebugAnswer | None) -> tuple[Any, ...]:
-        if answer is None or answer.source != source or not answer.acc.stop():
-            return (gr.skip(),) * (len(stopped) + MARKS)
-        return *stopped, *answer.marks()
-
-    return stop
-
-
-def wire_stop(stop: gr.Button, running: Any, source: str, status: gr.components.Component, says: str,
-              debug: DebugOutputs) -> Any:
-    """A tab's Stop button: cancel its `running` event, then mark the answer stopped (`stop_answer`),
-    with `says` in the tab's `status`. Cancel first, then mark: with both on one listener, the page
-    never showed the mark. Returns the marking event, for more steps after it."""
-    return stop.click(None, cancels=[running], queue=False, api_visibility="undocumented").then(
-        stop_answer(source, (says,)), [debug.latest], [status, *debug.marks], queue=False,
-        api_visibility="undocumented")

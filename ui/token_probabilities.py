@@ -4,7 +4,7 @@ have said at a selected token, and a branch that goes on from one of those alter
 The shaded answer follows an answer with probabilities with an event of its own (`follow_tokens`,
 started when `DebugOutputs.to_shade` gets it), so the answers' own outputs stay as they were. Selecting a token
 reads the latest answer's state; "Continue from here" asks the answer's own model again, through the
-one loop (`stream_to_page`, without the Debug outputs: they keep the answer it branched from).
+frame (`answer_frame`, without the Debug outputs: they keep the answer it branched from).
 `/continue_from` takes (token position, rank of the alternative) for that session's latest answer.
 """
 
@@ -13,21 +13,20 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
 
 from llm import Accumulator, Phase
-from llm.lessons.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
+from llm.guards.limits import whole_number_in
 from llm.inert import inert_code, inert_text
-from llm.guards.limits import Limits, whole_number_in
+from llm.lessons.branching import CANNOT_CONTINUE, astream_branch, branch_prefix, can_continue
 from llm.stream.report import visible_text
 from llm.stream.token_probs import MAX_TOP, TokenLogprob, figures
 
-from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, DebugOutputs, shaded
+from .answer_frame import Answer, Ask, Frame, wire_stop
+from .debug_outputs import REDRAW_EVERY_MS, DebugAnswer, shaded
 from .inputs import CheckedNumber, CheckedRadio
-from .stream_to_page import stream_to_page
 
 ALTERNATIVES_HEADERS = ["rank", "token", "probability", "log-probability", "sent"]
 HOW = ("Turn them on under **Chat → Settings → Token probabilities** (the alternatives to list for each token). "
@@ -35,8 +34,9 @@ HOW = ("Turn them on under **Chat → Settings → Token probabilities** (the al
 BRANCH_STOPPED = "■ Branch stopped by you; it keeps what had arrived."
 
 
-def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -> None:
+def token_probabilities(frame: Frame, concurrency: int) -> None:
     """Lay out the shaded answer, the alternatives and the branch (inside the current tab)."""
+    debug = frame.debug
     # Open: its view must be on the page while an answer streams, to shade tokens as they come. Opened
     # by an event at the answer's first update, it missed the first tokens under load (a flaky test).
     with gr.Accordion("Token probabilities", open=True, elem_id="token-section"):
@@ -63,28 +63,24 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
     def pick(answer: DebugAnswer | None, evt: gr.SelectData) -> tuple[Any, ...]:
         return alternatives_of(answer, evt.index)
 
-    async def continue_from(answer: DebugAnswer | None, at: Any, rank: Any, request: gr.Request = None):
+    @frame.answers(refused=lambda text: (gr.skip(), f"⚠ {inert_text(text)}"), debug=False)
+    def continue_from(answer: DebugAnswer | None, at: Any, rank: Any, request: gr.Request = None) -> Ask:
         """Stream a branch: the answer's first `at` tokens, the alternative of rank `rank` at `at`, then the
         model's own continuation; yields (branch shaded, status)."""
-        session = getattr(request, "session_hash", None) or ""
         problem = branch_problem(answer, at, rank)
         if problem is None and not can_continue(answer.origin.model):
             problem = CANNOT_CONTINUE
-        if problem or (problem := limits.rate.take(session)):
-            yield gr.skip(), f"⚠ {inert_text(problem)}"
-            return
-        with limits.one.answer(session) as busy:
-            if busy:
-                yield gr.skip(), f"⚠ {busy}"
-                return
+        if problem:
+            return Ask(refused=problem)
+
+        def start(model: Any, secrets: tuple[str | None, ...]) -> Answer:
             tokens = answer.report.tokens
             view = BranchView(tokens[:int(at)], tokens[int(at)], tokens[int(at)].top[int(rank)])
             prefix = branch_prefix(tokens, int(at), view.alternative.token)
-            updates = stream_to_page(astream_branch(answer.origin, prefix), view, secrets=answer.origin.secrets,
-                                     debug=False)
-            async with aclosing(updates):  # Stop closes the branch's request upstream
-                async for update in updates:
-                    yield update
+            return Answer(astream_branch(answer.origin, prefix), view, secrets=answer.origin.secrets)
+
+        # The answer's own model, not the backend's: the branch asks it again.
+        return Ask(request, checks=frame.limits.rate.take, start=start, uses_model=False)
 
     debug.to_shade.change(follow_tokens, debug.to_shade, debug.tokens, concurrency_limit=None,
                           show_progress="hidden", api_visibility="undocumented")
@@ -94,8 +90,7 @@ def token_probabilities(debug: DebugOutputs, limits: Limits, concurrency: int) -
                     api_visibility="undocumented")  # a token chosen by its number
     running = go.click(continue_from, [debug.latest, position, choice], [branch, status], api_name="continue_from",
                        concurrency_limit=concurrency, show_progress="minimal")
-    stop.click(None, cancels=[running], queue=False, api_visibility="undocumented").then(
-        lambda: BRANCH_STOPPED, None, status, queue=False, api_visibility="undocumented")
+    wire_stop(stop.click, running, debug, BranchView.source, [status], lambda stopped: (BRANCH_STOPPED,))
 
 
 async def follow_tokens(answer: DebugAnswer | None) -> AsyncIterator[list[tuple[str, float]]]:

@@ -3,16 +3,15 @@ stream, the call runs as soon as they are complete, and the results feed the ans
 
 `/tools` takes (message, system prompt, temperature, max tokens, model, your API key, the tools
 that are on) and yields (the conversation so far, a status line, then the Debug outputs). Each
-round (the model's answer, which may hold tool calls) goes through the one loop (`stream_to_page`)
-with `ToolsView`; between rounds the calls finish running and their results go back to the model
-as `ToolMessage`s. At most `MAX_ROUNDS` rounds of calls per message.
+round (the model's answer, which may hold tool calls) is an `Answer` the frame streams through the
+one loop with `ToolsView`; between rounds (`Answer.then`) the calls finish running and their results
+go back to the model as `ToolMessage`s. At most `MAX_ROUNDS` rounds of calls per message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import aclosing
 from typing import Any
 
 import gradio as gr
@@ -21,16 +20,17 @@ from langchain_core.tools import BaseTool
 
 from llm import Accumulator, Phase, Settings, max_concurrency, to_messages
 from llm.backends.backend import Backend
-from llm.inert import cut, inert_markdown, inert_text
 from llm.guards.limits import Limits, check_text
+from llm.inert import cut, inert_markdown, inert_text
 from llm.lessons.tool_calls import COMPLETE, DONE, FAILED, INVALID, RUNNING, STREAMING, StreamingCall, ToolCalls
 from llm.lessons.tools import TOOLS, run_tool
 
+from .answer_frame import Answer, Ask, Frame, wire_stop
 from .chat_view import note
 from .debug_outputs import STREAMING as STREAMING_MARK
-from .debug_outputs import DebugAnswer, DebugOutputs, HandOver
-from .inputs import CheckedCheckboxGroup, CheckedSlider, CheckedTextbox
-from .stream_to_page import MARKS, stream_to_page
+from .debug_outputs import HandOver
+from .inputs import CheckedCheckboxGroup, CheckedTextbox
+from .settings import chosen_model, settings_inputs
 
 MAX_ROUNDS = 3
 SHOWN_CHARS = 2_000  # of a call's arguments or result on the page; Debug's export has them whole
@@ -49,52 +49,52 @@ EXAMPLE = "What is 12*7, and what is the capital of Kenya?"
 LOCAL_EXAMPLE = "What is 12*7?"  # one call: the bundled model makes one per round
 
 
-def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits: Limits) -> None:
+def tools_tab(backend: Backend, defaults: Settings, frame: Frame, limits: Limits) -> None:
     """Lay out the Tools tab (inside the current Blocks) and wire `/tools`."""
     local = backend.settings is not None and backend.settings.provider == "local"
     # Offline it starts at 0: at 0.7 the bundled model once wrote "12 * 7.5" for 12*7.
     start_temperature = 0.0 if local and defaults.temperature is None else defaults.default_temperature
 
-    async def run_tools(
+    @frame.answers(refused=lambda text: ([note(text)], f"⚠ {inert_text(text)}", gr.skip()),
+                   busy=lambda text: (gr.skip(), f"⚠ {inert_text(text)}", gr.skip()))
+    def run_tools(
         message: str, system_prompt: str = "", temperature: float = start_temperature,
         max_tokens: float = defaults.default_max_tokens, model_name: str | None = None, api_key: str = "",
         tools_on: list[str] | None = None, http: gr.Request = None,
-    ):
+    ) -> Ask:
         """Answer with tools; yields (conversation, status, the view, *Debug outputs)."""
-        session = getattr(http, "session_hash", None) or ""
         tools_on = list(TOOLS) if tools_on is None else tools_on
-        model, problem = backend.model_for(api_key)
-        refusal = (problem or check_text(system_prompt, "system prompt")
-                   or check_text(model_name, "model name") or _check_tools(tools_on)
-                   or limits.refuse(session, message, temperature, max_tokens, what="message"))
-        if refusal:
-            yield [note(refusal)], f"⚠ {inert_text(refusal)}", gr.skip(), *debug.unchanged()
-            return
-        with limits.one.answer(session) as busy:
-            if busy:
-                yield gr.skip(), f"⚠ {inert_text(busy)}", gr.skip(), *debug.unchanged()
-                return
-            chosen = {"model": model_name.strip()} if model_name and model_name.strip() else {}
-            options = {"temperature": float(temperature), "max_tokens": limits.cap(max_tokens), **chosen}
+
+        def start(model: Any, secrets: tuple[str | None, ...]) -> Answer:
+            options = {"temperature": float(temperature), "max_tokens": limits.cap(max_tokens),
+                       **chosen_model(model_name, backend)}
             view = ToolsView(message, {name: TOOLS[name] for name in tools_on})
             messages = to_messages(message, system_prompt or None)
-            for number in range(1, MAX_ROUNDS + 2):
+
+            def round_of(number: int) -> Answer:
                 choice = LOCAL_CHOICES[min(number, len(LOCAL_CHOICES)) - 1] if local and tools_on else None
                 view.next_round(number, choice)
                 bound = model.bind_tools([TOOLS[name] for name in tools_on], tool_choice=choice).bind(**options)
-                updates = stream_to_page(bound.astream(messages), view, secrets=(backend.secret, api_key))
-                async with aclosing(updates):  # Stop closes this generator, which closes the request upstream
-                    async for update in updates:
-                        yield update
+                return Answer(bound.astream(list(messages)), view, then=lambda: after(number))
+
+            async def after(number: int):
+                """Between rounds: the calls finish running, and their results go back to the model."""
                 if view.acc is None or view.acc.phase is not Phase.COMPLETE or not view.calls_made():
                     return  # failed, stopped, or answered
                 if number > MAX_ROUNDS:
                     view.note = f"Stopped at the limit of {MAX_ROUNDS} rounds of tool calls for one message: these calls were not run."
-                    yield view.page(), view.status(), gr.skip(), *debug.unchanged()
+                    yield view.page(), view.status(), gr.skip()
                     return
                 async for _ in view.tools_finishing():
-                    yield view.page(), view.status(), gr.skip(), *debug.unchanged()
-                messages += view.round_messages()
+                    yield view.page(), view.status(), gr.skip()
+                messages.extend(view.round_messages())
+                yield round_of(number + 1)
+
+            return round_of(1)
+
+        return Ask(http, api_key, start=start, checks=lambda session: (
+            check_text(system_prompt, "system prompt") or check_text(model_name, "model name")
+            or _check_tools(tools_on) or limits.refuse(session, message, temperature, max_tokens, what="message")))
 
     with gr.Tab("Tools"):
         gr.Markdown(
@@ -112,22 +112,16 @@ def tools_tab(backend: Backend, defaults: Settings, debug: DebugOutputs, limits:
                 stop = gr.Button("Stop", variant="stop", elem_id="tools-stop")
         with gr.Accordion("Settings", open=False):
             tools_on = CheckedCheckboxGroup(list(TOOLS), value=list(TOOLS), label="Tools that are on", elem_id="tools-on")
-            system_prompt = CheckedTextbox("", label="System prompt", lines=2)
-            temperature = CheckedSlider(0.0, 2.0, value=start_temperature, step=0.05, label="Temperature")
-            max_tokens = CheckedSlider(1, limits.token_ceiling, step=1, label="Max tokens",
-                                       value=limits.cap(defaults.default_max_tokens))
-            model_name = CheckedTextbox(backend.configured_model, label="Model")
-            api_key = CheckedTextbox("", type="password", label="Your API key (optional)", visible=backend.takes_keys,
-                                     info="Used for this message only: never stored or shown.")
+            settings = settings_inputs(backend, defaults, limits, temperature=start_temperature, system_prompt="",
+                                       prefix="tools-")
         latest = gr.State(None)
 
     event = gr.on([run.click, message.submit], run_tools,
-                  [message, system_prompt, temperature, max_tokens, model_name, api_key, tools_on],
-                  [conversation, status, latest, *debug.outputs], api_name="tools", show_progress="minimal",
+                  [message, settings.system_prompt, settings.temperature, settings.max_tokens, settings.model,
+                   settings.api_key, tools_on],
+                  [conversation, status, latest, *frame.debug.outputs], api_name="tools", show_progress="minimal",
                   concurrency_limit=max_concurrency(defaults))
-    stop.click(None, cancels=[event], queue=False, api_visibility="undocumented").then(
-        stop_tools, [latest, debug.latest], [conversation, status, *debug.marks], queue=False,
-        api_visibility="undocumented")
+    wire_stop(stop.click, event, frame.debug, ToolsView.source, [conversation, status], stop_tools, [latest])
 
 
 def _check_tools(tools_on: Any) -> str | None:
@@ -138,15 +132,13 @@ def _check_tools(tools_on: Any) -> str | None:
     return None
 
 
-def stop_tools(view: ToolsView | None, answer: DebugAnswer | None) -> tuple[Any, ...]:
-    """Stop: the round streaming is marked stopped (Debug shows every chunk), a tool still running is
-    shown stopped, and the conversation keeps what arrived."""
+def stop_tools(stopped: bool, view: ToolsView | None) -> tuple[Any, ...]:
+    """Stop's hook: a tool still running is shown stopped, and the conversation keeps what arrived (the
+    round streaming, if any, is marked stopped by `wire_stop`)."""
     if view is None or view.finished:
-        return (gr.skip(),) * (2 + MARKS)
+        return gr.skip(), gr.skip()
     view.stop()
-    marks = answer.marks() if answer is not None and answer.source == view.source and answer.acc.stop() \
-        else (gr.skip(),) * MARKS
-    return view.page(), TOOLS_STOPPED, *marks
+    return view.page(), TOOLS_STOPPED
 
 
 def said(text: str) -> dict[str, Any]:

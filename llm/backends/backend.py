@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm.backends.config import Settings
-from llm.errors import readable_error
 from llm.backends.models import available_models, build_chat_model
+from llm.errors import readable_error
 
 NEEDS_KEY = ("This app has no OpenAI API key of its own (its owner can set OPENAI_API_KEY): enter yours under "
              "Settings → Your API key. "

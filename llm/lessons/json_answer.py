@@ -25,15 +25,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from llm.lessons.partial_json import Change, JSONProblem, PartialJSON
+from llm.lessons.schemas import SchemaError, parse_schema, schema_problem  # noqa: F401  (the first two for the JSON tab)
 from llm.stream.accumulator import Accumulator
 from llm.stream.messages import to_messages
-from llm.lessons.partial_json import SAFE_INTEGER, Change, JSONProblem, PartialJSON
 from llm.stream.records import ChunkRecord
-from llm.lessons.schemas import SchemaError, parse_schema, schema_problem  # noqa: F401  (the first two for the JSON tab)
 
 JSON_SYSTEM_PROMPT = "Answer with one JSON value and nothing else: no prose before or after it, no code fences."
-RESERVED_KEY = "__type__"  # Gradio takes a dict with this key as a component update
-SHOWN_RESERVED_KEY = "__type__ (renamed in this view: Gradio reserves the name)"
 FIELD_HEADERS = ["path", "value so far", "state", "first seen (ms)", "complete (ms)"]
 
 
@@ -58,12 +56,6 @@ class JSONAnswer:
     @property
     def value(self) -> Any:
         return self.parser.value
-
-    def view(self) -> Any:
-        """The object as a page may show it: the model's JSON is data, so a top-level `__type__` key
-        (which Gradio reads as a command) is shown renamed, and an integer too large for a browser's
-        numbers is shown as its digits in a string. The object itself (`value`) is unchanged."""
-        return page_value(self.parser.value, self.parser.huge_numbers)
 
     def update(self, records: list[ChunkRecord]) -> list[Change]:
         """Take in the records not seen yet (the accumulator's list only grows); returns the changes."""
@@ -113,33 +105,6 @@ class JSONAnswer:
         if finish == "length":
             return "✗ The answer reached Max tokens before the JSON was complete: raise Max tokens and ask again."
         return f"✗ {problem} The object shows what had arrived."
-
-
-def page_value(value: Any, huge_numbers: bool = True) -> Any:
-    """A JSON value as a page may show it (see `JSONAnswer.view`); `huge_numbers=False` when it is
-    known to hold none. Nesting too deep to walk is shown as a sentence.
-
-        >>> page_value({"__type__": "update", "n": 2**60})
-        {'__type__ (renamed in this view: Gradio reserves the name)': 'update', 'n': '1152921504606846976'}
-    """
-    try:
-        value = _digits_for_huge(value) if huge_numbers else value
-    except RecursionError:
-        return "(nested too deeply to show)"
-    if isinstance(value, dict) and RESERVED_KEY in value:
-        value = {(SHOWN_RESERVED_KEY if key == RESERVED_KEY else key): item for key, item in value.items()}
-    return value
-
-
-def _digits_for_huge(value: Any) -> Any:
-    """A copy of `value` with integers beyond SAFE_INTEGER as strings (nesting is at most MAX_DEPTH)."""
-    if isinstance(value, dict):
-        return {key: _digits_for_huge(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_digits_for_huge(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER:
-        return str(value)
-    return value
 
 
 def _shown(value: Any) -> str:

@@ -78,9 +78,10 @@ class JSONRequest:
     """One request for JSON to `model`, streamed in the first mode the server takes; `mode` says which.
     A model with its own `json_response_format` (the bundled one) is asked that way only."""
 
-    def __init__(self, model: Any, messages: list[BaseMessage], schema: dict | None, **options: Any) -> None:
+    def __init__(self, model: Any, messages: list[BaseMessage], schema: dict | None, /, **options: Any) -> None:
         self.model, self.messages, self.schema, self.options = model, messages, schema, options
-        self._key = (str(getattr(model, "openai_api_base", "") or ""), str(getattr(model, "model_name", "") or ""),
+        self._key = (str(getattr(model, "openai_api_base", "") or ""),
+                     str(options.get("model") or getattr(model, "model_name", "") or ""),
                      bool(schema))
         own = getattr(model, "json_response_format", None)
         self._own = own if callable(own) else None  # the bundled model's grammar: its only mode
@@ -108,38 +109,53 @@ class JSONRequest:
         log.info("JSON mode %s refused (%s); trying the next", self.mode.name if self.mode else "?", type(error).__name__)
         return True
 
+    def _attempts(self) -> Iterator[_Attempt]:
+        """One attempt per mode, until one ends well or fails in a way another mode would not mend."""
+        for number, mode in enumerate(self._modes, start=1):
+            attempt = _Attempt(self, number, mode)
+            yield attempt
+            if attempt.worked:
+                return
+
     async def astream(self, config: RunnableConfig | None = None) -> AsyncIterator[AIMessageChunk]:
         """The answer's chunks; `config` (a chain's callbacks) goes to the model, so `astream_events`
         shows each request as the model's own run."""
-        for number, mode in enumerate(self._modes, start=1):
-            self.mode, started = mode, False
-            try:
-                async with aclosing(self._bound(mode).astream(self.messages, config)) as chunks:
+        for attempt in self._attempts():
+            with attempt:
+                async with aclosing(attempt.model.astream(self.messages, config)) as chunks:
                     async for chunk in chunks:
-                        started = True
+                        attempt.started = True
                         yield chunk
-            except Exception as error:
-                if self._try_next(error, started, number):
-                    continue
-                raise
-            _WORKED[self._key] = mode.name
-            return
 
     def stream(self, config: RunnableConfig | None = None) -> Iterator[AIMessageChunk]:
         """The sync twin of `astream`."""
-        for number, mode in enumerate(self._modes, start=1):
-            self.mode, started = mode, False
-            try:
-                with closing(self._bound(mode).stream(self.messages, config)) as chunks:
+        for attempt in self._attempts():
+            with attempt:
+                with closing(attempt.model.stream(self.messages, config)) as chunks:
                     for chunk in chunks:
-                        started = True
+                        attempt.started = True
                         yield chunk
-            except Exception as error:
-                if self._try_next(error, started, number):
-                    continue
-                raise
-            _WORKED[self._key] = mode.name
-            return
+
+
+class _Attempt:
+    """One mode's try, as a context: a refusal before any chunk is swallowed when another mode may do
+    (`JSONRequest._try_next`); an ending without error is remembered for the server and model."""
+
+    def __init__(self, request: JSONRequest, number: int, mode: JSONMode) -> None:
+        self.request, self.number, self.mode = request, number, mode
+        self.model = request._bound(mode)
+        self.started = self.worked = False
+
+    def __enter__(self) -> _Attempt:
+        self.request.mode = self.mode
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool:
+        if error is None:
+            _WORKED[self.request._key] = self.mode.name
+            self.worked = True
+            return False
+        return isinstance(error, Exception) and self.request._try_next(error, self.started, self.number)
 
 
 class JSONModel(Runnable[LanguageModelInput, AIMessageChunk]):
@@ -151,7 +167,7 @@ class JSONModel(Runnable[LanguageModelInput, AIMessageChunk]):
         '{"a": 1}'
     """
 
-    def __init__(self, model: Any, schema: dict | None, **options: Any) -> None:
+    def __init__(self, model: Any, schema: dict | None, /, **options: Any) -> None:
         self.model, self.schema, self.options = model, schema, options
 
     def _request(self, input: LanguageModelInput) -> JSONRequest:

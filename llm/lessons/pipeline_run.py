@@ -41,9 +41,7 @@ from llm.stream.report import visible_text
 CARRIED_CHARS = 300  # what an event carried is shown (and exported) up to this many characters
 MAX_POINTS = 2_000  # of the lanes plot, about; the events table and the export have every event
 EVENT_HEADERS = ["ms since request", "step", "event", "carried"]
-LANES_X, LANES_Y, LANES_COLOR, LANES_NAME = "ms since request", "step", "kind", "name"
 # Fixed colours: the page's plot takes its colour scale from the first values it draws.
-LANE_COLORS = {"start": "#4c78a8", "stream": "#54a24b", "end": "#e45756"}
 
 
 @dataclass
@@ -145,19 +143,15 @@ class PipelineRun:
         """The events table: (ms since request, step, event, what it carried), the latest `last` only."""
         return [row[:4] for row in (self.events[-last:] if last else self.events)]
 
-    def lanes(self) -> dict[str, Any]:
-        """A point per event, a lane per step, coloured by what the event is (start, stream or end),
-        in the shape Gradio's native plots take. Past MAX_POINTS events, every start and end stays and
-        the stream events are thinned evenly: a 100 KB answer made 75,000 points, megabytes per redraw."""
-        columns = [LANES_X, LANES_Y, LANES_COLOR, "event", LANES_NAME]
+    def points(self) -> list[list[Any]]:
+        """A point per event for the lanes plot: (ms, the step's lane, what the event is: start, stream
+        or end, the event, the step). Past MAX_POINTS events, every start and end stays and the stream
+        events are thinned evenly: a 100 KB answer made 75,000 points, megabytes per redraw."""
         lane = self.lane_names()
         every = -(-len(self.events) // MAX_POINTS)  # 1 until there are more events than points
-        data = [[ms, lane[step], event.rsplit("_", 1)[1], event, step]
+        return [[ms, lane[step], event.rsplit("_", 1)[1], event, step]
                 for number, (ms, step, event, *_) in enumerate(self.events)
                 if every == 1 or not event.endswith("_stream") or number % every == 0]
-        return {"columns": columns, "data": data, "mark": "point",
-                "datatypes": {LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", "event": "nominal",
-                              LANES_NAME: "nominal"}}
 
     def lane_names(self) -> dict[str, str]:
         """Each step's lane: its number in the order the steps started (the chain's order), padded so

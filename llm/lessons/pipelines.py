@@ -138,7 +138,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 ]}
 
 
-def preset_chain(name: str, model: Any, **options: Any) -> Runnable:
+def preset_chain(name: str, model: Any, /, **options: Any) -> Runnable:
     """The preset `name` over `model` (with `options` such as temperature, max_tokens); the chain's
     run is named after the preset. Presets that want JSON ask for it as the JSON tab does."""
     preset = PRESETS[name]

@@ -19,14 +19,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk
 
-from llm.stream.chunk_sum import tool_call_check
 from llm.inert import cut, inert_code
+from llm.stream.chunk_sum import tool_call_check
 from llm.stream.records import ChunkRecord, StreamStats
 from llm.stream.token_probs import RunningFigures, TokenLogprob, bytes_check
 
 TABLE_HEADERS = ["#", "ms since request", "Δ ms", "text", "id", "metadata", "usage", "position", "tool calls",
                  "probability", "carried"]
-TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before (ms)"
 
 
 def visible_text(text: str) -> str:
@@ -124,42 +123,30 @@ class DebugReport:
                 self.token_chunks.append(record.index)
                 self.probabilities.add(token)
 
-    def latest(self, n: int) -> tuple[list[list[Any]], dict[str, Any]]:
-        """The newest `n` rows and their timeline points, as copies that later chunks leave alone."""
-        rows = self.rows[-n:]
-        return rows, self.timeline(rows)
+    def latest(self, n: int) -> list[list[Any]]:
+        """The newest `n` rows, as a copy that later chunks leave alone."""
+        return self.rows[-n:]
 
-    def shown(self, n: int = SHOWN_ROWS) -> tuple[list[list[Any]], dict[str, Any]]:
+    def shown(self, n: int = SHOWN_ROWS) -> tuple[list[list[Any]], list[list[Any]]]:
         """The rows and timeline a page gets once the answer ends, about `n` of each however many chunks
         came: every row up to `n`; past it, the first and the last `n // 2` rows, and a timeline point for
         each stretch of chunks, the one after its longest wait (so every stall still shows). The explorer
         shows any chunk, and the export has them all.
 
             >>> report = DebugReport(); report.rows = [[i, i * 10.0, 500.0 if i == 7 else 10.0] for i in range(40)]
-            >>> rows, timeline = report.shown(10)
-            >>> [row[0] for row in rows], [point[0] for point in timeline["data"]]
+            >>> rows, points = report.shown(10)
+            >>> [row[0] for row in rows], [point[0] for point in points]
             ([0, 1, 2, 3, 4, 35, 36, 37, 38, 39], [0, 7, 8, 12, 16, 20, 24, 28, 32, 36])
         """
         if len(self.rows) <= n:
-            return self.rows, self.timeline()
+            return self.rows, self.rows
         every = self.stretch(n)
         points = [max(self.rows[i : i + every], key=lambda row: row[2]) for i in range(0, len(self.rows), every)]
-        return self.rows[: n // 2] + self.rows[-(n // 2) :], self.timeline(points)
+        return self.rows[: n // 2] + self.rows[-(n // 2) :], points
 
     def stretch(self, n: int = SHOWN_ROWS) -> int:
         """How many chunks one timeline point stands for in `shown(n)`."""
         return -(-len(self.rows) // n)
-
-    def timeline(self, rows: list[list[Any]] | None = None) -> dict[str, Any]:
-        """Points (chunk index, ms since request, gap before it) of `rows` (default: all) in the
-        column/row shape Gradio's native plots take, so no DataFrame is built per update."""
-        columns = [TIMELINE_X, TIMELINE_Y, TIMELINE_GAP]
-        return {
-            "columns": columns,
-            "data": [row[:3] for row in (self.rows if rows is None else rows)],
-            "datatypes": dict.fromkeys(columns, "quantitative"),
-            "mark": "point",
-        }
 
     def summary(self, status: str, final_text: str | None = None, final: AIMessageChunk | None = None) -> str:
         """Markdown: status line, the figures, and (with `final_text`) the sum check; with the `final`
