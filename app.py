@@ -108,7 +108,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         async def page_opened() -> None:
             """Start the backend if whatever serves the page did not launch it (it returns at once if it
             did). Being called also makes Gradio set up the visitor's session now, while the visitor
-            reads and types, not at the first message (see README, "Benchmark: one user to a hundred")."""
+            reads and types, not at the first message (see docs/benchmarks.md)."""
             if not backend.started:
                 await asyncio.to_thread(backend.start)
 
@@ -119,7 +119,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
 
 
 def launch_options(settings: Settings | None) -> dict[str, Any]:
-    """`demo.launch` arguments that make a shared app safer; see README, "Security and limits"."""
+    """`demo.launch` arguments that make a shared app safer; see docs/security.md."""
     settings = settings or Settings.defaults()
     return {
         "auth": [(user, password.get_secret_value()) for user, password in settings.app_auth] or None,  # APP_AUTH

@@ -1,6 +1,10 @@
-"""Streaming core: settings, model choice, the one accumulator, chunk records, `LLM`.
+"""Streaming core, no Gradio: the page (`app.py`) is one consumer among others.
 
-No Gradio in here: the page (`app.py`) is one consumer among others.
+The public API is here (`LLM`, `Accumulator`, `Settings`, ...); the rest is in four subpackages, layers
+from the bottom up: `stream` (the Accumulator, records, pacing, the Debug report, chunk logs), `guards`
+(what a shared app refuses), `backends` (settings, the chat model, the bundled model's process) and
+`lessons` (JSON, chains, tool calls, branching). `inert` and `errors` are leaves they all use.
+See docs/architecture.md.
 """
 
 from .backends.config import ConfigError, Settings

@@ -1,4 +1,4 @@
-"""README "Serving many users": two app processes behind Debian's nginx with deploy/nginx.conf.
+"""docs/serving.md, "Serving many users": two app processes behind Debian's nginx with deploy/nginx.conf.
 
 Each visitor's stream and Debug table must come through intact, and ip_hash must keep each
 visitor on one process while spreading visitors over both. Skipped where nginx is not

@@ -113,3 +113,85 @@ def test_only_an_answer_with_probabilities_is_handed_to_the_token_view():
         first, last = updates[0][-2], updates[-1][-2]
         assert (isinstance(first, DebugAnswer) and last is first) if follows else (first is None and last is None)
         assert all(update[-2] is gr.skip() or update[-2] == gr.skip() for update in updates[1:-1])
+
+
+# The frame around the loop (ui/answer_frame.py), with LangChain's fake chat model as the backend's.
+
+def framed(**answers_kwargs):
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from llm.backends.backend import Backend
+    from llm.guards.limits import Limits
+    from ui.answer_frame import Frame
+    from ui.debug_outputs import DebugOutputs
+
+    with gr.Blocks():
+        debug = DebugOutputs()
+    model = GenericFakeChatModel(messages=iter(["one two", "three four"]))
+    return Frame(Backend(None, model, None), Limits(), debug), model
+
+
+def test_the_frame_refuses_in_order_and_takes_one_answer_at_a_time_per_session():
+    from ui.answer_frame import Answer, Ask
+
+    frame, _ = framed()
+    started = []
+
+    @frame.answers(refused=lambda text: (f"⚠ {text}",), busy=lambda text: (f"⏳ {text}",))
+    def tab(message: str, http=None) -> Ask:
+        if not message:
+            return Ask(refused="Say something.")  # the tab's own first check, before the model's
+        started.append(message)
+        return Ask(http, checks=lambda session: "Too long." if len(message) > 5 else None,
+                   start=lambda model, secrets: Answer(model.astream(message), ChatView()))
+
+    refusal = run(collect(tab("")))
+    assert [update[0] for update in refusal] == ["⚠ Say something."] and refusal[0][1:] == frame.debug.unchanged()
+    assert run(collect(tab("far too long")))[0][0] == "⚠ Too long."
+
+    class Visitor:
+        session_hash = "s1"
+
+    async def two_at_once():
+        first = tab("hi", Visitor())
+        async with aclosing(first):
+            await first.__anext__()  # the first answer is streaming: the session's turn is taken
+            second = await collect(tab("again", Visitor()))
+        third = await collect(tab("again", Visitor()))  # the first was closed (Stop): the turn is free
+        return second, third
+
+    second, third = run(two_at_once())
+    assert second[0][0].startswith("⏳ ") and len(second) == 1
+    assert third[-1][0] == "three four" and third[-1][-1] != SKIP  # streamed to its end
+
+
+def test_an_error_while_starting_is_a_sentence_without_the_key_and_answers_follow_each_other():
+    from ui.answer_frame import Answer, Ask, Refused
+
+    frame, model = framed()
+
+    @frame.answers(refused=lambda text: (text,))
+    def failing(kind: str) -> Ask:
+        def start(model, secrets):
+            if kind == "refused":
+                raise Refused("Not this one.")
+            raise ConnectionError("the server said no to sk-FAKEFAKEFAKE")
+        return Ask(api_key="sk-FAKEFAKEFAKE", start=start)
+
+    assert run(collect(failing("refused")))[0][0] == "Not this one."
+    said = run(collect(failing("broken")))[0][0]
+    assert "sk-FAKEFAKEFAKE" not in said and "[redacted]" in said
+
+    @frame.answers(refused=lambda text: (text,))
+    def rounds() -> Ask:
+        async def between():
+            yield ("tools ran",)  # the tab's own update between rounds, Debug left as it is
+            yield Answer(model.astream("next"), ChatView())
+
+        return Ask(start=lambda model, secrets: Answer(model.astream("first"), ChatView(), then=between))
+
+    updates = run(collect(rounds()))
+    texts = [update[0] for update in updates]
+    assert "tools ran" in texts and texts[-1] == "three four"
+    index = texts.index("tools ran")
+    assert texts[index - 1] == "one two" and updates[index][1:] == frame.debug.unchanged()

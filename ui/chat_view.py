@@ -28,7 +28,7 @@ FINISHED_WEIGHT = 4
 # A finished part of a long thinking block costs the page more at each update than an answer's block
 # (each is a nested Gradio thought, with effects of its own that run at every update): a 10,000-token
 # thinking block at 1,000 tokens/s, parts of BLOCK_CHARS, spent 0.6-3% of its time in long tasks with
-# parts at a quarter, 0.5% at a half (benchmarks/browser.py; 13-16% and 8-9% with parts of 2,000).
+# parts at a quarter, 0.5% at a half (benchmarks/browser.py; the figures, and those with smaller parts, in docs/benchmarks.md).
 THOUGHT_PART_WEIGHT = 2
 
 

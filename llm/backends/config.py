@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     max_retries: int = _read("LLM_MAX_RETRIES", 2, ge=0)
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     concurrency_limit: int = _at_least_one(200)
-    # Limits for a shared app (see README, "Security and limits"); None: no limit.
+    # Limits for a shared app (see docs/security.md); None: no limit.
     max_message_chars: int = _at_least_one(20_000)
     max_history_chars: int = _at_least_one(200_000)
     messages_per_minute: int | None = _read("MAX_MESSAGES_PER_MINUTE", None, ge=1)

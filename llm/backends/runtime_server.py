@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         n_ctx=args.n_ctx,
         n_threads=args.n_threads,
         n_threads_batch=args.n_threads_batch,
-        # Token probabilities need the logits of every token. Measured (README, "Token probabilities"):
+        # Token probabilities need the logits of every token. Measured (docs/benchmarks.md, "Token probabilities"):
         # +59 MB for the process, no change in tokens/s; so always on, and one process serves both.
         logits_all=True,
         verbose=False,

@@ -17,9 +17,9 @@ and the end are the text.
 from __future__ import annotations
 
 # A block holds at least this much. The page's cost of an update grows with the number of messages
-# (each is a component it re-checks), and its parse with the live end. At 2,000 characters a
-# 10,000-token thinking block spent 8-16% of the stream in long tasks, a 20,000-token answer 3-6%; at
-# 6,000, 0.5-3% and 1% (Chromium, benchmarks/browser.py), with a live end of a few ms to render.
+# (each is a component it re-checks), and its parse with the live end: fewer, larger blocks cut the
+# browser's long tasks several times over, with a live end still a few ms to render (Chromium,
+# benchmarks/browser.py; measured in docs/benchmarks.md, "long answers in the browser").
 BLOCK_CHARS = 6_000
 
 
