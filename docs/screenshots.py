@@ -55,6 +55,8 @@ def open_section(page, elem_id: str) -> None:
 
 
 def take(page, out: Path) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     def shot(name: str, full_page: bool = True) -> None:
         page.screenshot(path=str(out / name), full_page=full_page)
         print("wrote", out / name)
@@ -84,8 +86,18 @@ def take(page, out: Path) -> None:
     page.get_by_role("tab", name="Chat").click()
     page.get_by_text("Settings").first.click()
     box = page.locator("#top-logprobs input[type=number]")
-    box.fill("3")
-    box.press("Enter")
+    # Gradio's front end sometimes sets a value typed as the accordion mounts back to the default
+    # (tests/test_browser_probabilities.py): type it again until it holds.
+    for attempt in range(5):
+        box.fill("3")
+        box.press("Enter")
+        try:
+            page.wait_for_function("() => document.querySelector('#top-logprobs input[type=number]').value === '3'",
+                                   polling=100, timeout=2_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 4:
+                raise
     page.locator("#chat-input textarea").fill("Describe the sea in two sentences.")
     page.locator("#chat-input textarea").press("Enter")
     page.locator('[data-testid="stop-button"]').wait_for(state="visible", timeout=30_000)

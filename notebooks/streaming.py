@@ -23,8 +23,11 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessageChunk
 
 from llm import LLM
+from llm.backends.local import ChatLocalModel
+from llm.lessons.agent_run import build_agent, describe_event
 from llm.lessons.pipeline_run import PipelineRun
 from llm.lessons.pipelines import preset_chain
+from llm.lessons.tools import TOOLS
 
 # %% [markdown]
 # `stream` prints the tokens as they arrive and returns the whole text and the chunks.
@@ -111,3 +114,19 @@ text, chunks = model.stream("Name a color.", echo=False, max_tokens=8, temperatu
 for record in model.records:
     for token in record.logprobs:
         print(f"{token.token!r:12} {token.probability:.2f}  else:", [alt for alt, _ in token.top if alt != token.token])
+
+# %% [markdown]
+# Agents stream too. `create_agent(model, tools)` (LangChain 1.x) runs the model and the tools in a
+# loop, and `agent.stream(..., stream_mode=[...])` streams three things at once: "messages" (the
+# model's chunks, with the node that made them, and each tool's result), "updates" (what each step
+# wrote, once it is done) and "custom" (what a tool says with `get_stream_writer()` while it runs).
+# `build_agent` adds the app's settings; offline, the bundled model is told to call a tool first and
+# to answer in words after (`choices`), as the Tools tab does.
+
+# %%
+choices = ("required", "none") if isinstance(model.model, ChatLocalModel) else ()
+agent = build_agent(model.model, [TOOLS["calculator"]], calls=3, options={"max_tokens": 48, "temperature": 0},
+                    choices=choices)
+for mode, data in agent.stream({"messages": [("user", "What is 12*7?")]}, stream_mode=["updates", "messages", "custom"]):
+    node, carried = describe_event(mode, data)
+    print(f"{mode:8} {node:38} {carried[:60]}")

@@ -437,6 +437,7 @@ def main() -> None:
                         help="end every Nth token (and reasoning delta) with a blank line")
     parser.add_argument("--tool-calls", action="store_true",
                         help="answer with two parallel tool calls (calculator 12*7, country_facts Kenya) in pieces of 6")
+    parser.add_argument("--tool-call", action="store_true", help="answer with one tool call (calculator 12*7) in pieces of 6")
     args = parser.parse_args()
     def paragraphs(pieces: list[str]) -> list[str]:
         every = args.paragraph_every
@@ -446,10 +447,10 @@ def main() -> None:
     tokens = paragraphs(numbered_tokens(args.tokens))
     scenario = Scenario(tokens=tokens, rate=args.rate, thinking=thinking,
                         thinking_field=args.thinking_field, fixed_schedule=args.fixed_schedule)
-    if args.tool_calls:
+    if args.tool_calls or args.tool_call:
         scenario.tool_piece = 6
         scenario.tool_calls = [{"name": "calculator", "arguments": '{"expression": "12*7"}', "id": "c1"},
-                               {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}]
+                               {"name": "country_facts", "arguments": '{"name": "Kenya"}', "id": "c2"}][:1 if args.tool_call else 2]
     server = FakeOpenAIServer(scenario, port=args.port)
     print(f"serving {args.tokens} tokens at {args.rate}/s on {server.base_url}", flush=True)
     server._httpd.serve_forever()

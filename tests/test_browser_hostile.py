@@ -115,7 +115,7 @@ def test_hostile_tool_calls_are_shown_and_never_fetched(open_page, app_url, serv
         page.locator("#tools-run").click()
         wait_for_text(page, "#tools-status", "Answered")
         wait_for_text(page, "#tools-chat", "args-image.png")  # the arguments, shown as text
-        wait_for_text(page, "#tools-chat", "there is no tool named")  # the hostile name: an error, not run
+        wait_for_text(page, "#tools-chat", "is not a valid tool")  # the hostile name: an error, not run
         wait_for_text(page, "#tools-chat", "country-tag.png")  # quoted back by country_facts' error
         wait_for_text(page, "#tools-chat", "broken-frame")  # the invalid call's text
         assert tracker.connections == 0, f"the page fetched: {tracker.requests}"

@@ -256,7 +256,7 @@ def test_the_notebook_asks_the_bundled_model_for_json(capsys):
 
 
 def test_offline_the_tools_tab_calls_the_calculator_and_84_feeds_the_answer(local_app_url):
-    """Round 1 must call (tool_choice="required"; the schema's grammar writes the arguments), round 2
+    """Model call 1 must call (tool_choice="required"; the schema's grammar writes the arguments), call 2
     answers in words from the result (tool_choice="none"): both are said on the page."""
     from ui.tools_tab import LOCAL_EXAMPLE
 
@@ -271,8 +271,8 @@ def test_offline_the_tools_tab_calls_the_calculator_and_84_feeds_the_answer(loca
     grown = {text for text in shown if '"expression"' in text and '"12*7"' not in text}
     assert grown, "the arguments were never seen part-way"
     statuses = [out[1] for out in outputs]
-    assert any('round 1 (`tool_choice="required"`)' in status for status in statuses)
-    assert any('round 2 (`tool_choice="none"`)' in status for status in statuses)
+    assert any('model call 1 (`tool_choice="required"`)' in status for status in statuses)
+    assert any('model call 2 (`tool_choice="none"`)' in status for status in statuses)
     assert statuses[-1] == "✓ Answered."
     answer = outputs[-1][0][-1]
     assert answer["metadata"] is None and "84" in answer["content"][0]["text"]

@@ -76,9 +76,11 @@ def test_the_notebook_runs_end_to_end_against_a_server(server):
     out = run("", ROOT / "notebooks", {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
     assert "the chunks add up to the answer: True" in out
     kinds = [(request.get("response_format") or {}).get("type") for request in server.requests]
-    # stream, astream, stream_json, 2 chains, probabilities
-    assert kinds == [None, None, "json_schema", "json_schema", "json_schema", None]
-    assert server.requests[-1]["logprobs"] is True and "else: [' alt0', ' alt1']" in out
+    # stream, astream, stream_json, 2 chains, probabilities, the agent
+    assert kinds == [None, None, "json_schema", "json_schema", "json_schema", None, None]
+    assert server.requests[-2]["logprobs"] is True and "else: [' alt0', ' alt1']" in out
+    assert [tool["function"]["name"] for tool in server.requests[-1]["tools"]] == ["calculator"]
+    assert "updates  model" in out and "messages model" in out  # the agent's stream, mode by mode
     assert "JSON parser + generator → ['France', 'Japan'] | streams" in out
     assert "JSON parser + plain function → ['France', 'Japan'] | does not stream" in out
 
@@ -90,6 +92,8 @@ def test_the_notebook_runs_end_to_end_offline():
     assert "✓ Complete: valid JSON" in out and "It matches the schema ✓" in out
     assert "does not stream: `extract_country_names` waits" in out
     assert out.count("  else: [") >= 3  # a token per line, with its alternatives
+    assert "custom   tools" in out and "calculator: evaluating" in out  # the agent called it, offline
+    assert "updates  tools" in out and "messages tools" in out
 
 
 def test_the_notebook_runs_against_the_readmes_scripted_server_whose_words_hold_no_json(server):

@@ -1,4 +1,5 @@
-"""The Tools tab's `/tools` endpoint on the real app, against the scripted server's tool calls."""
+"""The Tools tab's `/tools` endpoint on the real app (an agent: `create_agent`), against the scripted server's
+tool calls. Outputs: (conversation, status, events, lanes, then the Debug outputs)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,18 @@ def test_parallel_calls_stream_run_and_feed_the_answer(app_url, server):
     assert "84" in answer and "Nairobi" in answer and outputs[-1][1] == "✓ Answered."
     sent = server.requests[-1]["messages"]
     assert [m["role"] for m in sent[-3:]] == ["assistant", "tool", "tool"]
-    assert "Tool-call check ✓" not in outputs[-1][2]  # the Debug outputs show the last round: the answer
-    assert "Sum check ✓" in outputs[-1][2]
+    # Each tool said what it was doing while it ran ("custom" events), shown in its call and in the events.
+    assert "evaluating 12" in text_of(calls_in(final)[0]) and "looking up Kenya" in text_of(calls_in(final)[1])
+    events = outputs[-1][2]["data"]
+    assert {"updates", "messages", "custom"} <= {row[1] for row in events}
+    assert ["custom", "tools", "calculator: evaluating 12*7"] in [row[1:] for row in events]
+    assert {point[2] for point in outputs[-1][3]["data"]} == {"updates", "messages", "custom"}  # the lanes
+    # Debug keeps both model calls: each with its chunks and its own sum check, the rows labelled by call.
+    ended = [out for out in outputs if isinstance(out[4], str) and "Sum check" in out[4]]  # each call's final update
+    summary, table = ended[-1][4], ended[-1][5]["data"]
+    assert "Model call 2 of the agent's run" in summary and "Sum check ✓" in summary
+    assert "call 1:" in summary and summary.count("they add up to its message") == 2
+    assert {row[0].split(".")[0] for row in table} == {"1", "2"}
 
 
 def test_invalid_arguments_are_shown_invalid_and_not_run(app_url, server):
@@ -64,7 +75,7 @@ def test_invalid_arguments_are_shown_invalid_and_not_run(app_url, server):
 
 def test_two_json_objects_in_one_call_are_invalid_and_never_run(app_url, server, monkeypatch):
     ran = []
-    monkeypatch.setattr("ui.tools_tab.run_tool", lambda call, tools: ran.append(call) or (True, "ran"))
+    monkeypatch.setattr("llm.lessons.tools.evaluate", lambda expression: ran.append(expression) or 1)
     server.scenario = Scenario(tool_calls=[{"name": "calculator", "arguments": '{"expression": "1"}{"expression": "2"}',
                                             "id": "c1"}], tool_piece=5)
     final = run_tools(app_url)[-1]
@@ -92,14 +103,14 @@ def test_a_tool_that_is_off_never_runs_when_the_model_calls_it(app_url, server, 
     assert ran == [] and calls_in(final[0])[0]["metadata"]["log"] == "failed"
     assert [t["function"]["name"] for t in server.requests[0]["tools"]] == ["country_facts"]
     tool_message = server.requests[-1]["messages"][-1]
-    assert tool_message["role"] == "tool" and "there is no tool named 'calculator'" in tool_message["content"]
+    assert tool_message["role"] == "tool" and "calculator is not a valid tool" in tool_message["content"]
 
 
 def test_the_round_limit_holds_and_is_said(app_url, server):
     server.scenario = Scenario(tool_calls=[BOTH[0]], after_tools="unused")
     server.scenario.answers_tools = lambda body: False  # a model that calls a tool every round
     final = run_tools(app_url)[-1]
-    assert len(server.requests) == 4 and "limit of 3 rounds" in final[1]
+    assert len(server.requests) == 4 and "limit of 4 model calls" in final[1]
 
 
 def test_stop_while_arguments_stream_closes_the_request(app_url, server):
@@ -116,16 +127,16 @@ def wait_until(condition, seconds: float = 20) -> None:
 
 
 def test_stop_while_a_tool_runs_sends_nothing_more(app_url, server, monkeypatch):
-    import ui.tools_tab
+    from llm.lessons import tools
 
     running, release = threading.Event(), threading.Event()
 
-    def slow_tool(call, tools):  # stands in for a tool that takes a while
+    def slow_arithmetic(expression):  # stands in for a tool that takes a while
         running.set()
         release.wait(10)
-        return True, "84"
+        return 84
 
-    monkeypatch.setattr(ui.tools_tab, "run_tool", slow_tool)
+    monkeypatch.setattr(tools, "evaluate", slow_arithmetic)
     server.scenario = Scenario(tool_calls=[BOTH[0]])
     job = Client(app_url, verbose=False).submit("12*7?", api_name="/tools")
     wait_until(running.is_set)
@@ -176,3 +187,18 @@ def test_after_tools_ran_the_answer_is_not_said_to_lack_a_call(app_url, server):
     server.scenario = Scenario(tool_calls=BOTH[:1])
     final, status = run_tools(app_url)[-1][:2]
     assert status == "✓ Answered." and NO_CALL not in json.dumps(final)
+
+
+def test_the_export_holds_a_chunk_log_for_every_model_call_of_the_agent(app_url, server):
+    from llm.stream.chunk_log import loads_chunk_log
+
+    server.scenario = Scenario(tool_calls=BOTH, tool_piece=4)
+    client = Client(app_url, verbose=False)
+    run_tools(app_url, client=client)
+    files, note = client.predict(api_name="/export_chunks")
+    assert "of 2 model calls (a log each)" in note and len(files) == 3
+    first, second = (loads_chunk_log(open(path, encoding="utf-8").read()) for path in files[:2])
+    assert "call1" in files[0] and "call2" in files[1]
+    calls = sum((entry.chunk for entry in first[1:]), first[0].chunk).tool_calls
+    assert [call["name"] for call in calls] == ["calculator", "country_facts"]
+    assert "".join(entry.chunk.text for entry in second).startswith("The tools said: 84")

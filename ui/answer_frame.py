@@ -52,6 +52,7 @@ class Answer:
     probabilities: bool = False
     secrets: tuple[str | None, ...] | None = None
     then: Callable[[], AsyncIterator[Update | Answer]] | None = None
+    calls: list[DebugAnswer] | None = None  # an agent's model calls so far: Debug keeps them all
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Frame:
                         async with aclosing(stream_to_page(
                                 current.chunks, current.view, notes=current.notes, origin=current.origin,
                                 probabilities=current.probabilities, secrets=current.secrets or secrets,
-                                debug=debug)) as updates:
+                                debug=debug, calls=current.calls)) as updates:
                             async for update in updates:
                                 yield update
                         following, current = current.then, None

@@ -50,16 +50,20 @@ def chunk_files(frame: Frame, chat: gr.ChatInterface) -> None:
 
     def export_files(latest: DebugAnswer | None, history: list[dict] | None) -> tuple[Any, str]:
         """Write the chunk log and the conversation into Gradio's cache; (files, note)."""
-        acc = latest.acc if latest is not None else None
-        count = min(len(acc.records), len(acc.chunks)) if acc is not None else 0  # it may still be streaming
+        # An agent's run has a log per model call; any answer may still be streaming (its complete chunks go).
+        answers = latest.calls[: latest.call] if latest is not None else []
+        logs = [(answer, min(len(answer.acc.records), len(answer.acc.chunks))) for answer in answers]
+        count = sum(n for _, n in logs)
         if not count:
             return gr.skip(), "⚠ Nothing to export yet: ask something in Chat or JSON first."
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        log = dumps_chunk_log(acc.records[:count], acc.chunks[:count])
+        paths = [save_bytes_to_cache(dumps_chunk_log(answer.acc.records[:n], answer.acc.chunks[:n]).encode(),
+                                     f"chunks-{stamp}" + (f"-call{answer.call}" if len(logs) > 1 else "") + ".jsonl",
+                                     files.GRADIO_CACHE) for answer, n in logs if n]
         conversation = json.dumps(transcript(history or []), ensure_ascii=False, indent=2)
-        paths = [save_bytes_to_cache(log.encode(), f"chunks-{stamp}.jsonl", files.GRADIO_CACHE),
-                 save_bytes_to_cache(conversation.encode(), f"conversation-{stamp}.json", files.GRADIO_CACHE)]
-        return paths, f"Exported {count} chunks and {len(history or [])} chat messages."
+        paths.append(save_bytes_to_cache(conversation.encode(), f"conversation-{stamp}.json", files.GRADIO_CACHE))
+        calls = f" of {len(logs)} model calls (a log each)" if len(logs) > 1 else ""
+        return paths, f"Exported {count} chunks{calls} and {len(history or [])} chat messages."
 
     @frame.answers(refused=lambda text: (gr.skip(), f"⚠ {text}"))
     async def replay(path: str | None, speed_name: str, history: list[dict] | None) -> Ask:

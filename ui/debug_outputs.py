@@ -115,12 +115,19 @@ class HandOver:
 
 class DebugAnswer:
     """One answer as the Debug outputs show it. `source` names the tab it came from ("" for the chat);
-    `notes` are lines under the summary's figures, such as turns left out of the context."""
+    `notes` are lines under the summary's figures, such as turns left out of the context. `calls`: the
+    model calls of one agent run so far, which this answer joins (each keeps its own chunks and sum
+    check; once it ends, the table and timeline show every call's chunks, each row labelled by call)."""
 
     def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None,
-                 origin: Origin | None = None, probabilities: bool = False) -> None:
+                 origin: Origin | None = None, probabilities: bool = False,
+                 calls: list[DebugAnswer] | None = None) -> None:
         self.acc = acc
         self.source = source
+        self.calls = calls if calls is not None else [self]
+        if calls is not None:
+            calls.append(self)
+        self.call = len(self.calls)  # this answer's number among its run's model calls
         self.origin = origin  # what asked for the answer, for a branch from one of its tokens
         self.report = DebugReport()
         self.report.notes = list(notes or [])
@@ -148,9 +155,31 @@ class DebugAnswer:
         complete = self.acc.phase is Phase.COMPLETE
         summary = self.report.summary(self.status(), self.acc.text if complete else None,
                                       self.acc.total if complete else None)
-        rows, points = self.report.shown()
+        if len(self.calls) > 1:
+            summary += "\n\n" + self.calls_line()
+            rows = [row for call in self.calls[: self.call] for row in call.labelled_rows()]
+            points = [[number, *row[1:]] for number, row in enumerate(rows)]
+            if len(rows) > SHOWN_ROWS:  # the first and last of every call's chunks; the export has them all
+                rows, points = rows[: SHOWN_ROWS // 2] + rows[-(SHOWN_ROWS // 2):], points[: SHOWN_ROWS // 2] + points[-(SHOWN_ROWS // 2):]
+        else:
+            rows, points = self.report.shown()
         return (summary, rows, timeline_value(points), self,
                 self.model_line(), self.to_shade(), next(_ENDINGS))
+
+    def labelled_rows(self) -> list[list[Any]]:
+        """This call's rows with "call.chunk" in the first column, and its times from the run's first request."""
+        offset = (self.acc.started - self.calls[0].acc.started) * 1000
+        return [[f"{self.call}.{row[0]}", round(row[1] + offset, 1), *row[2:]] for row in self.report.rows]
+
+    def calls_line(self) -> str:
+        """Each model call of the run so far: its chunks, and whether they add up to its message."""
+        said = []
+        for call in self.calls[: self.call]:
+            checked = call.acc.phase is Phase.COMPLETE and call.acc.text == "".join(r.text for r in call.acc.records)
+            ending = "✓ they add up to its message" if checked else call.acc.phase.value
+            said.append(f"call {call.call}: {len(call.acc.records)} chunks, {ending}")
+        return (f"**Model call {self.call} of the agent's run.** The table shows every call's chunks (numbered "
+                f"call.chunk), from the first call's request: " + "; ".join(said) + ".")
 
     def to_shade(self) -> DebugAnswer | None:
         """This answer, for the token-probability view to follow, if it asked for probabilities."""

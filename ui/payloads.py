@@ -18,6 +18,8 @@ TIMELINE_X, TIMELINE_Y, TIMELINE_GAP = "chunk", "ms since request", "gap before 
 # The Pipeline's lanes: a point per event, a lane per step, coloured by the event's kind.
 LANES_X, LANES_Y, LANES_COLOR, LANES_EVENT, LANES_NAME = "ms since request", "step", "kind", "event", "name"
 LANE_COLORS = {"start": "#4c78a8", "stream": "#54a24b", "end": "#e45756"}
+# The agent's stream on the Tools tab: a point per event, a lane per mode and node, coloured by mode.
+MODE_COLORS = {"messages": "#54a24b", "updates": "#4c78a8", "custom": "#f58518"}
 RESERVED_KEY = "__type__"  # Gradio takes a dict with this key as a component update
 SHOWN_RESERVED_KEY = "__type__ (renamed in this view: Gradio reserves the name)"
 
@@ -38,6 +40,12 @@ def lanes_value(points: list[list[Any]]) -> dict[str, Any]:
     """The Pipeline's lanes of `PipelineRun.points()`: (ms, lane, kind, event, step name) each."""
     return plot_value({LANES_X: "quantitative", LANES_Y: "nominal", LANES_COLOR: "nominal", LANES_EVENT: "nominal",
                        LANES_NAME: "nominal"}, points)
+
+
+def agent_lanes_value(points: list[list[Any]]) -> dict[str, Any]:
+    """The Tools tab's lanes of `AgentRun.points()`: (ms, lane, mode, node) each."""
+    return plot_value({"ms since request": "quantitative", "lane": "nominal", "mode": "nominal", "node": "nominal"},
+                      points)
 
 
 def page_value(value: Any, huge_numbers: bool = True) -> Any:

@@ -53,18 +53,19 @@ class PageView(Protocol):
 async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
     secrets: tuple[str | None, ...] = (), origin: Origin | None = None, probabilities: bool = False,
-    debug: bool = True,
+    debug: bool = True, calls: list[DebugAnswer] | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
     `notes` go under the Debug summary's figures; `secrets` are taken out of any error text; `origin`
     (what asked for the answer) lets a branch ask again; `probabilities`: the chunks carry token
     probabilities though no origin asked (a replay). With `debug=False` the updates hold the view's
-    outputs only (a branch, shown beside the answer the Debug tab keeps).
+    outputs only (a branch, shown beside the answer the Debug tab keeps). `calls`: the earlier model
+    calls of the same agent run, which this answer's Debug view joins.
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
     acc = Accumulator()
-    answer = DebugAnswer(acc, view.source, notes, origin, probabilities) if debug else NoDebug()
+    answer = DebugAnswer(acc, view.source, notes, origin, probabilities, calls) if debug else NoDebug()
     redraw = getattr(view, "redraw_chars", None)
     interval = (lambda: max(FRAME_SECONDS, redraw(acc) / PAGE_CHARS_PER_SECOND)) if redraw else FRAME_SECONDS
     try:

@@ -23,7 +23,9 @@ import math
 import operator
 from typing import Any
 
-from langchain_core.tools import BaseTool, tool
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool, ToolException, tool
+from langgraph.config import get_stream_writer
 
 MAX_EXPRESSION_CHARS = 200
 MAX_MAGNITUDE = 1e100  # results (and every step on the way) beyond this are refused
@@ -55,8 +57,18 @@ COUNTRIES: dict[str, tuple[str, int, str, str]] = {
 }
 
 
-class ToolError(ValueError):
-    """A tool's readable refusal: it goes back to the model (and the page) as the tool's result."""
+class ToolError(ToolException):
+    """A tool's readable refusal: it goes back to the model (and the page) as the tool's result, an error."""
+
+
+def progress(tool_name: str, says: str) -> None:
+    """Tell whoever streams the agent what this tool is doing ("custom" stream mode). Called outside
+    an agent (the notebook's `LLM`, `run_tool`), it does nothing."""
+    try:
+        writer = get_stream_writer()
+    except (RuntimeError, KeyError):  # not inside a LangGraph run (outside any run, or in a plain one)
+        return
+    writer({"tool": tool_name, "says": says})
 
 
 def evaluate(expression: str) -> int | float:
@@ -108,6 +120,7 @@ CALCULATOR_ARGUMENTS = {"type": "object", "required": ["expression"],
 @tool(args_schema=CALCULATOR_ARGUMENTS)
 def calculator(expression: str = "") -> str:
     """The value of one arithmetic expression, written as in the question, such as 3*5."""
+    progress("calculator", f"evaluating {cut_text(expression)}")
     value = evaluate(expression)
     return str(int(value)) if isinstance(value, float) and value.is_integer() and abs(value) < 1e15 else str(value)
 
@@ -117,6 +130,7 @@ def country_facts(name: str) -> str:
     """Capital, population, continent and currency of a country, from a small bundled table."""
     if not isinstance(name, str) or not name.strip():
         raise ToolError("country_facts needs a country's name, such as Kenya.")
+    progress("country_facts", f"looking up {cut_text(name.strip())}")
     found = next((country for country in COUNTRIES if country.lower() == name.strip().lower()), None)
     if found is None:
         raise ToolError(f"country_facts knows {len(COUNTRIES)} countries ({', '.join(COUNTRIES)}), not {name.strip()[:60]!r}.")
@@ -124,7 +138,15 @@ def country_facts(name: str) -> str:
     return f"{found}: capital {capital}; population about {population:,} (2023); {continent}; currency: {currency}."
 
 
+def cut_text(text: Any, most: int = 60) -> str:
+    """A model's argument as a progress line shows it: text, at most `most` characters."""
+    text = text if isinstance(text, str) else repr(text)
+    return text if len(text) <= most else text[:most] + "…"
+
+
 TOOLS: dict[str, BaseTool] = {t.name: t for t in (calculator, country_facts)}
+for _tool in TOOLS.values():  # a ToolError goes back to the model as the tool's error result, not up the stack
+    _tool.handle_tool_error = lambda error: f"Error: {error}"
 
 
 def run_tool(call: dict[str, Any], tools: dict[str, BaseTool] = TOOLS) -> tuple[bool, str]:
@@ -133,9 +155,10 @@ def run_tool(call: dict[str, Any], tools: dict[str, BaseTool] = TOOLS) -> tuple[
     if chosen is None:
         return False, f"Error: there is no tool named {str(call.get('name'))[:60]!r}; the tools are {', '.join(tools)}."
     try:
-        return True, str(chosen.invoke(call.get("args") or {}))
-    except ToolError as error:
-        return False, f"Error: {error}"
+        said = chosen.invoke({"name": chosen.name, "args": call.get("args") or {}, "id": call.get("id") or "call",
+                              "type": "tool_call"})
     except Exception as error:  # arguments that do not fit the tool's schema, and anything else
         first = str(error).splitlines()[0][:200]
         return False, f"Error: {chosen.name} could not run with these arguments ({type(error).__name__}: {first})."
+    assert isinstance(said, ToolMessage)
+    return said.status != "error", str(said.content)
