@@ -223,6 +223,7 @@ def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, 
     assert_table_has_rows(page, chunks)
 
 
+@pytest.mark.slow
 def test_a_second_user_of_the_local_model_sees_that_they_wait(open_page, unconfigured_app_url):
     first, second = open_page(unconfigured_app_url), open_page(unconfigured_app_url)
     send(first, "Write a long story about the sea.")

@@ -32,6 +32,7 @@ def run_chain(page, question: str, preset: str) -> None:
     page.locator("#pipeline-run").click()
 
 
+@pytest.mark.slow
 def test_the_output_grows_and_the_lanes_show_every_step(open_page, app_url, server):
     server.scenario = Scenario(tokens=pieces_of(COUNTRIES, 4), rate=40)
     page = open_page(app_url)

@@ -43,6 +43,7 @@ def test_the_explorer_adds_the_chunks_of_the_latest_answer(open_page, app_url, s
     shot(page, "explorer.png")
 
 
+@pytest.mark.slow
 def test_export_then_replay_streams_the_answer_again(open_page, app_url, server, tmp_path):
     page = ask(open_page, app_url, server, Scenario(tokens=TOKENS, rate=40), "count slowly")
     wait_for_answer(page, FINAL)

@@ -77,11 +77,13 @@ def listener():
     listening.sock.close()
 
 
+@pytest.mark.slow
 def test_importing_app_with_no_key_starts_no_model_process():
     report = import_app({})
     assert report == {"children": [], "started": False}
 
 
+@pytest.mark.slow
 def test_importing_app_with_a_base_url_connects_to_nothing(listener):
     port = listener.port
     report = import_app({"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"})
@@ -99,6 +101,7 @@ def test_starting_the_backend_is_what_connects(listener):
 
 
 @pytest.mark.local_model
+@pytest.mark.slow
 def test_starting_the_backend_is_what_starts_the_model_process():
     """The control for the no-key case: launching (`Backend.start`) does start the model's process."""
     report = import_app({}, then="start")

@@ -86,6 +86,7 @@ def test_the_notebook_runs_end_to_end_against_a_server(server):
 
 
 @pytest.mark.local_model
+@pytest.mark.slow
 def test_the_notebook_runs_end_to_end_offline():
     out = run("", ROOT / "notebooks")
     assert "the chunks add up to the answer: True" in out
