@@ -9,7 +9,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from llm import Accumulator
-from llm.lessons.tool_calls import COMPLETE, INVALID, RUNNING, STREAMING, ToolCalls
+from llm.lessons.tool_calls import COMPLETE, INVALID, STREAMING, ToolCalls
 from tests.json_documents import is_honest
 from tests.openai_server import Scenario
 from tests.test_tools import HARD_ARGUMENTS
@@ -47,21 +47,6 @@ def test_arguments_that_are_not_one_json_object_make_an_invalid_call(text, says)
     _, calls = follow([text] if text else [])
     call = next(iter(calls))
     assert call.state == INVALID and says in call.problem
-
-
-def test_a_call_is_ready_to_run_only_once_the_stream_has_moved_on_to_another():
-    calls = ToolCalls()
-    calls.add([{"index": 0, "id": "c1", "name": "calculator", "args": '{"expression": "1"}'}])
-    first = next(iter(calls))
-    assert first.parser.complete and not first.ready  # more of it may still come
-    calls.add([{"index": 1, "id": "c2", "name": "calculator", "args": '{"expr'}])
-    assert first.ready
-    first.state = RUNNING  # as the Tools tab does with a ready call
-    calls.add([{"index": 0, "args": "  "}])  # whitespace after an object is still one object
-    assert first.state == RUNNING
-    calls.add([{"index": 0, "args": '{"expression": "2"}'}])  # more came anyway, after it began to run
-    assert first.state == INVALID and "so it is not used" in first.problem
-    assert [call.state for call in calls.finish()] == [INVALID, INVALID]  # the second never closed
 
 
 def test_parallel_calls_from_the_server_stay_apart_by_index(server):

@@ -5,9 +5,8 @@ The arguments of a call arrive as fragments of one JSON text (`tool_call_chunks[
 langchain-core's `+` joins them by index and reads the joined text as *partial* JSON, even at the
 end: arguments cut inside `12*7` claim `{"expression": 12}`. Here each call's fragments go through
 the JSON tab's `PartialJSON`, which shows no number, literal or key before it is complete, and a
-call is `complete` only if its joined text is one whole JSON object; else it is `invalid`, and not run.
-A call may run before the message ends once it is `ready`: its object closed, and the stream has
-moved on to another call since.
+call is `complete` only if its joined text is one whole JSON object; else it is `invalid`, and not run
+(the Tools tab's agent asks this reading, not LangChain's, before it runs a call: `llm.lessons.agent_run`).
 
     >>> calls = ToolCalls()
     >>> for part in [{"index": 0, "id": "c1", "name": "calculator", "args": '{"expression": "1'},
@@ -50,16 +49,6 @@ class StreamingCall:
     result: str | None = None  # the tool's result, or its error
     first_ms: float | None = None
     complete_ms: float | None = None
-    # Its arguments closed as one JSON object and the stream has moved on to another call since: a
-    # server streams one call's fragments together, so nothing more of them is coming. Until then a
-    # closed object may still be followed by more text ('{"expression": "1"}{"expression": "2"}').
-    settled: bool = False
-
-    @property
-    def ready(self) -> bool:
-        """Whether it may run now, before the message ends."""
-        return (self.state == STREAMING and self.settled and self.parser.problem is None and bool(self.name)
-                and isinstance(self.parser.value, dict))
 
     @property
     def arguments(self) -> Any:
@@ -97,13 +86,6 @@ class ToolCalls:
             if isinstance(args, str) and args and call.state == STREAMING:
                 call.text += args
                 call.parser.feed(args, ms)
-            elif isinstance(args, str) and args.strip() and call.state != INVALID:  # it may have run already
-                call.text += args[:200]
-                call.state, call.problem = INVALID, ("More text came after its arguments were one whole JSON "
-                                                     "object: they are not one object, so it is not used.")
-            for other in self._calls.values():
-                if other is not call and other.parser.complete:
-                    other.settled = True
 
     def update(self, records: list[ChunkRecord]) -> None:
         """Take in the records not seen yet (an Accumulator's list only grows)."""
