@@ -43,6 +43,7 @@ LONGEST_LOGIN_WAIT = 300.0
 ADDRESSES_KEPT = 10_000  # failures and sessions are remembered for at most this many addresses
 
 CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
+ARRIVED = "arrived_at"  # the request's state key for its arrival (time.perf_counter()); ui/answer_frame.py reads it
 _API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.DOTALL)
 _NO_API_INFO = b'window.gradio_api_info = {"named_endpoints": {}, "unnamed_endpoints": {}};</script>'
 
@@ -153,8 +154,8 @@ class SessionsPerAddress(StateHolder):
 
 
 class VisitorGuard:
-    """ASGI middleware: the client's address for `SessionsPerAddress`, the login throttle, and a
-    login page without the API description."""
+    """ASGI middleware: the client's address for `SessionsPerAddress`, the login throttle, a login
+    page without the API description, and each request's arrival time (in its state, as `ARRIVED`)."""
 
     def __init__(self, app: Any, throttle: LoginThrottle) -> None:
         self.app = app
@@ -164,6 +165,8 @@ class VisitorGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # When the request came: an answer's Debug times its first token from here, wait in line included.
+        scope.setdefault("state", {})[ARRIVED] = time.perf_counter()
         address = (scope.get("client") or ("",))[0]
         token = CLIENT_ADDRESS.set(address)
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, free_port, running_app
 from tests.openai_server import Scenario, numbered_tokens
 
 pytestmark = pytest.mark.browser
@@ -224,14 +224,16 @@ def test_with_no_configuration_answers_stream_from_the_bundled_model(open_page, 
 
 
 @pytest.mark.slow
-def test_a_second_user_of_the_local_model_sees_that_they_wait(open_page, unconfigured_app_url):
-    first, second = open_page(unconfigured_app_url), open_page(unconfigured_app_url)
-    send(first, "Write a long story about the sea.")
-    first.wait_for_function("() => window.__seen.length >= 2", timeout=60_000)
-    send(second, "Say hi.")
-    second.get_by_text("queue:").wait_for(timeout=10_000)  # Gradio's queue position, in the chat
-    second.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=90_000)
-    assert last_answer(second)  # it got its answer after waiting
+def test_a_visitor_beyond_the_local_models_slots_sees_their_place_in_line(open_page):
+    port = free_port()
+    with running_app(["--port", str(port)], {"LOCAL_PARALLEL": "1"}, port) as url:  # one answer at a time
+        first, second = open_page(url), open_page(url)
+        send(first, "Write a long story about the sea.")
+        first.wait_for_function("() => window.__seen.length >= 2", timeout=60_000)
+        send(second, "Say hi.")
+        second.get_by_text("queue:").wait_for(timeout=10_000)  # Gradio's queue position, in the chat
+        second.locator('[data-testid="stop-button"]').wait_for(state="hidden", timeout=90_000)
+        assert last_answer(second)  # it got its answer after waiting
 
 
 def test_the_empty_chat_offers_example_questions_and_a_click_sends_one(open_page, app_url, server):

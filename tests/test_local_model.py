@@ -97,11 +97,11 @@ def test_two_concurrent_requests_both_complete_correctly(model):
 
 
 def test_stop_stops_the_computation_not_only_the_display(model):
-    """The runtime serves one request at a time: a request it answers at once after Stop
+    """With one slot, the model answers one request at a time: a request answered at once after Stop
     proves the abandoned answer is no longer being computed."""
-    runtime = runtime_for(LOCAL)
+    one_at_a_time = LOCAL.model_copy(update={"local_parallel": 1})
     # A fresh model object: an async HTTP client's pooled connections belong to one event loop.
-    long = build_chat_model(LOCAL).bind(max_tokens=1500, temperature=1.0)
+    long = build_chat_model(one_at_a_time).bind(max_tokens=1500, temperature=1.0)
 
     async def stop_after_three():
         loop = aaccumulate(long.astream("Write a very long story about the sea."))
@@ -111,14 +111,9 @@ def test_stop_stops_the_computation_not_only_the_display(model):
                 return time.monotonic()
 
     stopped_at = asyncio.run(stop_after_three())
-    response = httpx.post(
-        f"http://127.0.0.1:{runtime.port}/extras/tokenize/count",
-        json={"input": f"are you free? {stopped_at}"},
-        headers={"Authorization": f"Bearer {runtime.api_key}"},
-        timeout=30,
-    )
+    response = build_chat_model(one_at_a_time).bind(max_tokens=2).invoke(f"are you free? {stopped_at}")
     freed_after = time.monotonic() - stopped_at
-    assert response.json()["count"] > 3
+    assert response.content and response.usage_metadata["output_tokens"] <= 2
     assert freed_after < 1.0, f"the model was busy for {freed_after:.1f} s after Stop"
 
 
@@ -188,21 +183,6 @@ def test_offline_the_tools_tab_starts_at_temperature_zero_unless_the_operator_se
     finally:
         demo.close()
     assert tools_temperature(local_app_url) == LOCAL.temperature == 0.7
-
-
-def test_a_second_user_waits_in_the_queue_and_sees_it(local_app_url):
-    from gradio_client.utils import Status
-
-    first = Client(local_app_url, verbose=False).submit("Tell a story.", "", 0.7, 64, api_name="/chat")
-    while not first.outputs():
-        time.sleep(0.01)
-    second = Client(local_app_url, verbose=False).submit("Say hi.", "", 0.7, 8, api_name="/chat")
-    seen = set()
-    while not second.done():
-        seen.add(second.status().code)
-        time.sleep(0.005)
-    assert Status.IN_QUEUE in seen
-    assert first.result(timeout=120) and second.result(timeout=120)
 
 
 def test_callbacks_see_each_token_once(model):

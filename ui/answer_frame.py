@@ -11,14 +11,22 @@ An `Answer` may be followed by steps of the tab's own (the Tools tab runs the ca
 another `Answer` (the next round). Stop closes the function Gradio called; `aclosing` closes each
 generator inside it, down to the request upstream. `wire_stop` is every tab's Stop.
 
+Debug times an answer from the visitor's request, not from when its turn came: the serving
+middleware stamps each request's arrival, and a wait in line becomes a note of its own.
+
     >>> session_of(None)
     ''
+    >>> waited_note(10.0, now=13.25)
+    'Waited 3.2 s in line before the model was asked: time to first token counts from your request.'
+    >>> waited_note(10.0, now=10.02) is None, waited_note(None, now=1.0) is None
+    (True, True)
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
@@ -36,6 +44,8 @@ from .debug_outputs import DebugAnswer, DebugOutputs
 from .stream_to_page import PageView, stream_to_page
 
 Update = tuple[Any, ...]
+ARRIVED = "arrived_at"  # the request state's key serving.py's middleware stamps the arrival under
+NOTED_WAIT = 0.1  # seconds in line worth a note
 
 
 @dataclass
@@ -73,6 +83,20 @@ class Ask:
 
 class Refused(Exception):
     """`Ask.start` found a reason to refuse (a sentence for the visitor)."""
+
+
+def arrival_of(http: gr.Request | None) -> float | None:
+    """When the visitor's request reached the app (`time.perf_counter()`), if the middleware saw it."""
+    state = getattr(getattr(http, "request", None), "state", None)
+    arrived = getattr(state, ARRIVED, None)
+    return arrived if isinstance(arrived, float) else None
+
+
+def waited_note(arrived: float | None, now: float) -> str | None:
+    """A sentence for Debug about the time between the request and its turn, if it was long enough."""
+    if arrived is None or now - arrived < NOTED_WAIT:
+        return None
+    return f"Waited {now - arrived:.1f} s in line before the model was asked: time to first token counts from your request."
 
 
 def session_of(http: gr.Request | None) -> str:
@@ -117,15 +141,18 @@ class Frame:
                     except Exception as error:  # a Refused's sentence, or whatever went wrong, readable and key-free
                         yield *refused(str(error) if isinstance(error, Refused) else readable_error(error, *secrets)), *skips
                         return
+                    arrived = arrival_of(ask.http)
+                    if note := waited_note(arrived, time.perf_counter()):
+                        current.notes = [note, *current.notes]
                     while current is not None:
                         # aclosing: Stop closes `answer`, which closes the loop, and the request upstream, at once.
                         async with aclosing(stream_to_page(
                                 current.chunks, current.view, notes=current.notes, origin=current.origin,
                                 probabilities=current.probabilities, secrets=current.secrets or secrets,
-                                debug=debug, calls=current.calls)) as updates:
+                                debug=debug, calls=current.calls, requested=arrived)) as updates:
                             async for update in updates:
                                 yield update
-                        following, current = current.then, None
+                        following, current, arrived = current.then, None, None  # a next round is timed from its start
                         if following is None:
                             return
                         async with aclosing(following()) as steps:

@@ -53,7 +53,7 @@ class PageView(Protocol):
 async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
     secrets: tuple[str | None, ...] = (), origin: Origin | None = None, probabilities: bool = False,
-    debug: bool = True, calls: list[DebugAnswer] | None = None,
+    debug: bool = True, calls: list[DebugAnswer] | None = None, requested: float | None = None,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
@@ -61,10 +61,11 @@ async def stream_to_page(
     (what asked for the answer) lets a branch ask again; `probabilities`: the chunks carry token
     probabilities though no origin asked (a replay). With `debug=False` the updates hold the view's
     outputs only (a branch, shown beside the answer the Debug tab keeps). `calls`: the earlier model
-    calls of the same agent run, which this answer's Debug view joins.
+    calls of the same agent run, which this answer's Debug view joins. `requested`: when the visitor
+    asked (`time.perf_counter()`); chunk times count from it, a wait in line included.
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
-    acc = Accumulator()
+    acc = Accumulator(started=requested)
     answer = DebugAnswer(acc, view.source, notes, origin, probabilities, calls) if debug else NoDebug()
     redraw = getattr(view, "redraw_chars", None)
     interval = (lambda: max(FRAME_SECONDS, redraw(acc) / PAGE_CHARS_PER_SECOND)) if redraw else FRAME_SECONDS

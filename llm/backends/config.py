@@ -56,6 +56,9 @@ def _at_least_one(default: int | None) -> Any:
     return Field(default, ge=1)
 
 
+DEFAULT_PARALLEL = 8  # docs/benchmarks.md, "A crowd on the offline model"
+
+
 class Settings(BaseSettings):
     """The app's settings. `Settings()` reads the environment; `Settings.from_env()` first loads `.env`."""
 
@@ -70,6 +73,7 @@ class Settings(BaseSettings):
     local_model_path: str | None = None
     local_n_ctx: int = Field(2048, ge=16)
     local_n_threads: int | None = Field(None, ge=1)
+    local_parallel: int = Field(DEFAULT_PARALLEL, ge=1, le=64)  # answers the model decodes at once
     local_repeat_penalty: float = 1.1
     local_seed: int = -1
     temperature: float | None = _read("LLM_TEMPERATURE")

@@ -6,7 +6,7 @@ runs in llama-cpp-python's own OpenAI-compatible server (`llm.backends.runtime_s
 supervised by `llm.backends.runtime`, and the app talks to it with ChatOpenAI exactly as
 to any other server: Stop is a closed connection, a crash is a note in the chat.
 
-    >>> from llm.backends.config import Settings
+    >>> from llm.backends.config import DEFAULT_PARALLEL, Settings
     >>> model = local_chat_model(Settings(provider="local", max_tokens=8))  # doctest: +SKIP
     >>> "".join(c.text for c in model.stream("Say hi"))  # doctest: +SKIP
     'Hello! How can I'
@@ -30,7 +30,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import Field, model_validator
 
-from llm.backends.config import Settings
+from llm.backends.config import DEFAULT_PARALLEL, Settings
 from llm.backends.runtime import ModelRuntime
 from llm.stream.thinking import ChatOpenAICompatible
 
@@ -88,20 +88,22 @@ _runtimes_lock = threading.Lock()
 
 def runtime_for(settings: Settings) -> ModelRuntime:
     """The one runtime for the settings' model and llama.cpp settings in this process."""
-    return runtime_for_file(resolve_model_path(settings), settings.local_n_ctx, settings.local_n_threads)
+    return runtime_for_file(resolve_model_path(settings), settings.local_n_ctx, settings.local_n_threads,
+                            settings.local_parallel)
 
 
-def runtime_for_file(path: str, n_ctx: int, n_threads: int | None) -> ModelRuntime:
+def runtime_for_file(path: str, n_ctx: int, n_threads: int | None, parallel: int = DEFAULT_PARALLEL) -> ModelRuntime:
     """The one runtime per GGUF file and llama.cpp settings in this process: made at once (a
-    loopback socket, no process), started by the first request that needs it."""
+    loopback socket, no process), started by the first request that needs it. It decodes up to
+    `parallel` answers at once, each with a window of `n_ctx` tokens."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise LocalModelMissing("llama-cpp-python is not installed: `pip install -r requirements.txt`")
     threads = n_threads or default_threads()
-    key = (path, n_ctx, threads)
+    key = (path, n_ctx, threads, parallel)
     with _runtimes_lock:
         if key not in _runtimes:
             name = os.path.basename(path)
-            args = [path, "--alias", name, "--n-ctx", str(n_ctx), "--n-threads", str(threads)]
+            args = [path, "--alias", name, "--n-ctx", str(n_ctx), "--n-threads", str(threads), "--parallel", str(parallel)]
             _runtimes[key] = ModelRuntime(Path(__file__).with_name("runtime_server.py"), args,
                                           name=f"the local model ({name})")
         return _runtimes[key]
@@ -113,6 +115,7 @@ def local_chat_model(settings: Settings) -> ChatLocalModel:
         model_path=resolve_model_path(settings),
         n_ctx=settings.local_n_ctx,
         n_threads=settings.local_n_threads,
+        n_parallel=settings.local_parallel,
         repeat_penalty=settings.local_repeat_penalty,
         temperature=settings.default_temperature,
         max_tokens=settings.default_max_tokens,
@@ -137,7 +140,10 @@ class ChatLocalModel(ChatOpenAICompatible):
     n_ctx: int = Field(2048, ge=16)
     """The context window, in tokens."""
     n_threads: int | None = Field(None, ge=1)
-    """Generating threads; None: one core fewer than the machine has."""
+    """Generating threads for one answer; None: one core fewer than the machine has. Steps with more
+    than one answer in them use every core."""
+    n_parallel: int = Field(DEFAULT_PARALLEL, ge=1, le=64)
+    """Answers decoded at once, in one batch (continuous batching); more wait in line."""
     repeat_penalty: float = 1.1
     # Defaults for a 135M model, as ChatLlamaCpp has its own. Greedy: the same answer every time, where
     # sampling (llama.cpp's 0.8, or even 0.2) now and then sends it rambling inside a JSON string or a
@@ -158,7 +164,8 @@ class ChatLocalModel(ChatOpenAICompatible):
         path = values.get("model_path") or bundled_gguf()  # None stays None: the bundle's path is per machine
         if not os.path.isfile(path):
             raise LocalModelMissing(f"model_path does not name a file: {path}")
-        runtime = runtime_for_file(path, values.get("n_ctx", cls.model_fields["n_ctx"].default), values.get("n_threads"))
+        runtime = runtime_for_file(path, values.get("n_ctx", cls.model_fields["n_ctx"].default), values.get("n_threads"),
+                                   values.get("n_parallel", DEFAULT_PARALLEL))
         values.update(api_key=runtime.api_key, base_url=runtime.base_url)
         # A Timeout object (unhashable) gives each model its own HTTP client, not langchain-openai's
         # process-wide one, whose pooled connections belong to the event loop that used them first.
@@ -175,7 +182,7 @@ class ChatLocalModel(ChatOpenAICompatible):
 
     @property
     def _runtime(self) -> ModelRuntime:
-        return runtime_for_file(self.model_path or bundled_gguf(), self.n_ctx, self.n_threads)
+        return runtime_for_file(self.model_path or bundled_gguf(), self.n_ctx, self.n_threads, self.n_parallel)
 
     @classmethod
     def is_lc_serializable(cls) -> bool:

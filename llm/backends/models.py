@@ -50,8 +50,9 @@ def available_models(settings: Settings, timeout: float = 5.0) -> list[str] | No
 
 
 def max_concurrency(settings: Settings) -> int:
-    """How many answers may stream at once: one llama.cpp context serves one at a time."""
-    return 1 if settings.provider == "local" else max(1, settings.concurrency_limit)
+    """How many answers may stream at once: the local model decodes `local_parallel` together, and the
+    rest wait in Gradio's queue, which shows each visitor their place in line."""
+    return settings.local_parallel if settings.provider == "local" else max(1, settings.concurrency_limit)
 
 
 def _openai(settings: Settings) -> BaseChatModel:

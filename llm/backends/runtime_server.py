@@ -13,10 +13,14 @@ What sets it apart from `python -m llama_cpp.server`:
   in any way, SIGKILL included: it never outlives the app.
 - Streams end with a usage chunk (`choices: []`, as OpenAI sends for
   `stream_options.include_usage`), which llama-cpp-python's server leaves out.
-- Streaming chat answers are generated on one thread of their own while the
-  event loop sends them, and stop between tokens when the client goes away.
-  The library's route fetches every token through the thread pool, and the
-  model sits idle for each hop: 0.90x of raw llama-cpp-python on 2 cores
+- Chat answers are decoded together, `--parallel` at once, in one llama.cpp
+  context (`llm/backends/runtime_batch.py`, continuous batching); a request
+  beyond that waits for a free slot. The library's route answers one request
+  at a time.
+- Each streaming answer is generated on a thread of its own while the event
+  loop sends it, and stops between tokens when the client goes away. The
+  library's route fetches every token through the thread pool, and the model
+  sits idle for each hop: 0.90x of raw llama-cpp-python on 2 cores
   (benchmarks/local_model.py).
 - A streaming request whose last message is the assistant's, with vLLM's
   `continue_final_message: true`, continues that message instead of starting a
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import collections
 import contextlib
 import json
 import os
@@ -44,19 +50,20 @@ from typing import Any
 READY = "RUNTIME READY"  # the line the parent waits for: weights loaded, serving
 
 
-def _load_tools() -> Any:
-    """llm/backends/runtime_tools.py by its path: this process has no `llm` package on its path (see llm.backends.runtime)."""
+def _load(name: str) -> Any:
+    """llm/backends/<name>.py by its path: this process has no `llm` package on its path (see llm.backends.runtime)."""
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("runtime_tools", os.path.join(os.path.dirname(__file__), "runtime_tools.py"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-tools = _load_tools()
+tools = _load("runtime_tools")
+batching = _load("runtime_batch")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--n-threads", type=int, default=1)
     parser.add_argument("--n-threads-batch", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--parallel", type=int, default=1, help="answers decoded at once (slots)")
     args = parser.parse_args(argv)
 
     threading.Thread(target=_exit_when_parent_goes, name="parent-watch", daemon=True).start()
@@ -88,14 +96,19 @@ def main(argv: list[str] | None = None) -> None:
     # interrupt_requests=False: by default a second request silently ends the stream being answered.
     server = ServerSettings(api_key=os.environ.get("RUNTIME_API_KEY") or None, interrupt_requests=False)
     app = create_app(server_settings=server, model_settings=[model])  # loads the weights
-    _stream_chat_on_a_thread(app)
+    from llama_cpp.server import app as library
+
+    base = library._llama_proxy(args.alias)  # the loaded model; its own context serves the library's other routes
+    _stream_chat_on_a_thread(app, batching.Batcher(base, slots=args.parallel, n_ctx=args.n_ctx))
     print(READY, flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
     uvicorn.Server(config).run(sockets=[_listening_socket()])
 
 
-def _stream_chat_on_a_thread(app: Any) -> None:
-    """Put our route for /v1/chat/completions before the library's."""
+def _stream_chat_on_a_thread(app: Any, batcher: Any) -> None:
+    """Put our route for /v1/chat/completions before the library's: each request takes a free slot
+    of `batcher` (waiting in line for one), answers on its own thread, and gives the slot back when
+    that thread has ended."""
     from fastapi import Depends, Request
     from fastapi.responses import JSONResponse, StreamingResponse
     from llama_cpp import Llama
@@ -119,29 +132,46 @@ def _stream_chat_on_a_thread(app: Any) -> None:
         else:
             answer = Llama.create_chat_completion
         if not body.stream:
-            async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
+            slot = await slots.take()
+            try:
                 kwargs = _arguments(body)
-                llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
-                return await asyncio.to_thread(answer, llama, **kwargs)
+                llama = server.prepare_request_resources(body, lambda _name: slot, body.model, kwargs)
+            except BaseException:
+                slots.give_back(slot)
+                raise
+
+            def whole() -> Any:
+                try:
+                    return answer(llama, **kwargs)
+                finally:
+                    slots.give_back_from_thread(slot)
+
+            return await asyncio.to_thread(whole)
         return StreamingResponse(events(body, answer), media_type="text/event-stream")
 
     async def events(body: CreateChatCompletionRequest, answer: Callable[..., Any]) -> AsyncIterator[str]:
-        # The library's lock (one answer at a time), taken and released in this task, as anyio
-        # requires, and held until our thread has stopped.
-        async with contextlib.asynccontextmanager(server.get_llama_proxy)() as proxy:
+        slot = await slots.take()  # in line, while the client waits for the first byte
+        tokens, ended = None, False
+        try:
             kwargs = _arguments(body)
-            tokens = None
-            try:
-                llama = server.prepare_request_resources(body, proxy, body.model, kwargs)
-                tokens = _TokenThread(lambda: _with_usage(llama, answer(llama, **kwargs)))
-                while (chunk := await tokens.next()) is not None:
-                    yield f"data: {json.dumps(chunk)}\n\n"
-                yield "data: [DONE]\n\n"
-            except Exception as error:  # the OpenAI client raises this as an APIError
-                yield f"data: {json.dumps({'error': {'message': str(error)}})}\n\n"
-            finally:  # also when Starlette cancels us because the client went away
-                if tokens:
-                    tokens.stop()
+            llama = server.prepare_request_resources(body, lambda _name: slot, body.model, kwargs)
+            tokens = _TokenThread(lambda: _with_usage(llama, answer(llama, **kwargs)),
+                                  ended=lambda: slots.give_back_from_thread(slot))
+            while (chunk := await tokens.next()) is not None:
+                yield f"data: {json.dumps(chunk)}\n\n"
+            ended = True
+            yield "data: [DONE]\n\n"
+        except Exception as error:  # the OpenAI client raises this as an APIError
+            ended = tokens is not None  # the thread raised it, and has ended
+            yield f"data: {json.dumps({'error': {'message': str(error)}})}\n\n"
+        finally:  # also when Starlette cancels us because the client went away
+            if tokens is None:
+                slots.give_back(slot)
+            elif not ended:  # still generating: no await between here and the thread's own end, so the
+                batcher.cancel(slot)  # slot is still this answer's (a step under way finishes first)
+                tokens.stop()
+
+    slots = _Slots(batcher.slots)
 
     chat.__annotations__.update(request=Request)  # a name FastAPI can resolve (annotations are strings here)
     app.add_api_route("/v1/chat/completions", chat, methods=["POST"], dependencies=[Depends(server.authenticate)])
@@ -153,13 +183,58 @@ def _arguments(body: Any) -> dict:
     return body.model_dump(exclude={"n", "logit_bias_type", "user", "min_tokens"})
 
 
-class _TokenThread:
-    """Iterates a llama.cpp stream on its own thread, handing chunks to the event loop."""
+class _Slots:
+    """The batcher's free slots. Requests get them in the order they came, and always the free slot
+    with the lowest number: one visitor's turns land in the same slot, which still holds the
+    conversation so far (llama-cpp-python reads only what follows the shared prefix)."""
 
-    def __init__(self, start: Callable[[], Iterator[dict]]) -> None:
+    def __init__(self, slots: list[Any]) -> None:
+        self._free = list(slots)  # kept sorted by sequence number
+        self._waiting: collections.deque[asyncio.Future] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the server's, known once a request comes
+
+    async def take(self) -> Any:
+        self._loop = asyncio.get_running_loop()
+        if self._free and not self._waiting:
+            slot = self._free.pop(0)
+        else:
+            turn = self._loop.create_future()
+            self._waiting.append(turn)
+            try:
+                slot = await turn
+            except asyncio.CancelledError:  # the client went away while in line
+                if turn.done() and not turn.cancelled():
+                    self.give_back(turn.result())
+                else:
+                    self._waiting.remove(turn)
+                raise
+        slot.lease()
+        return slot
+
+    def give_back(self, slot: Any) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(slot)
+                return
+        bisect.insort(self._free, slot, key=lambda free: free.seq)
+
+    def give_back_from_thread(self, slot: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.give_back, slot)
+        except RuntimeError:  # the loop has closed
+            pass
+
+
+class _TokenThread:
+    """Iterates a llama.cpp stream on its own thread, handing chunks to the event loop; `ended()` runs
+    on that thread when it is done with the model."""
+
+    def __init__(self, start: Callable[[], Iterator[dict]], ended: Callable[[], None] = lambda: None) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._stopping = threading.Event()
+        self._ended = ended
         self._thread = threading.Thread(target=self._run, args=(start,), name="tokens", daemon=True)
         self._thread.start()
 
@@ -171,9 +246,9 @@ class _TokenThread:
         return item
 
     def stop(self) -> None:
-        """Stop between tokens and wait for it (at most one token's time)."""
+        """Stop between tokens; the thread ends on its own (at most one step later), without
+        holding up the event loop, which serves every other answer."""
         self._stopping.set()
-        self._thread.join()
 
     def _run(self, start: Callable[[], Iterator[dict]]) -> None:
         try:
@@ -186,6 +261,8 @@ class _TokenThread:
             self._put(None)
         except BaseException as error:
             self._put(error)
+        finally:
+            self._ended()
 
     def _put(self, item: Any) -> None:
         try:
