@@ -2,28 +2,29 @@
 
     python -m benchmarks.crowd [--visitors 40] [--max-tokens 64] [--parallel 8 --parallel 1] [--long-prompts 1]
 
-For each `--parallel` (answers the model process decodes together, LOCAL_PARALLEL), the app is
-started on the bundled model, one visitor asks alone, then every visitor asks at once (one
-gradio_client per visitor, made beforehand). Reported side by side:
+For each `--parallel` (answers the model process decodes together, LOCAL_PARALLEL), `python app.py`
+runs on the bundled model in a process of its own; one visitor asks alone, then every visitor asks
+at once, from benchmarks/load.py (one asyncio process over Gradio's queue API, as the page does:
+a thread per gradio_client would cost more CPU than the app). Reported side by side:
 - tokens/s: tokens in the Debug tables over wall time, for one visitor alone and for the crowd;
 - the crowd's aggregate over one visitor's (the goal: at least 2x);
-- first token as each visitor saw it, from sending (queue wait included): median and last;
+- first token, from each visitor's Debug table, which counts from the request (queue wait
+  included): median and last;
 - failures, and answers whose Debug did not end in "✓ Complete".
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
-import threading
-import time
-
-from gradio_client import Client
+from pathlib import Path
 
 from benchmarks.figures import Figure
-from llm import Settings
-from tests.conftest import launch
+from benchmarks.load import Endpoint, Summary, User, run_users
+from benchmarks.processes import cpu_seconds, started
+from tests.conftest import free_port
 
 PROMPT = "Write a long story about a lighthouse keeper."
 # About 1,500 tokens: the visitor who pastes a long text, whose prompt the model reads in pieces.
@@ -31,54 +32,48 @@ LONG_PROMPT = "Summarize this log in one sentence:\n" + "".join(
     f"{n:04d} the keeper climbed the stairs, lit the lamp, wound the clock and wrote the weather down.\n" for n in range(60))
 
 
-def _visit(client: Client, max_tokens: int, sent: float, into: list[dict], prompt: str = PROMPT) -> None:
-    job = client.submit(prompt, "", 0.7, max_tokens, api_name="/chat")
-    first = None
-    try:
-        while not job.done():
-            if first is None and any(isinstance(o[0], str) and o[0] for o in job.outputs()):
-                first = time.perf_counter() - sent
-            time.sleep(0.01)
-        job.result(timeout=600)
-        last = job.outputs()[-1]
-        rows = last[2]["data"] if isinstance(last[2], dict) else last[2]
-        tokens = sum(1 for row in rows if json.loads(row[3]))
-        into.append({"first": first if first is not None else time.perf_counter() - sent, "tokens": tokens,
-                     "exact": "✓ Complete" in last[1], "failed": False})
-    except Exception as error:  # counted, and shown
-        into.append({"first": None, "tokens": 0, "exact": False, "failed": True, "error": str(error)[:200]})
+def _outcome(user: User) -> dict:
+    """What one visitor got, read from the final outputs: the Debug table's text chunks and summary."""
+    table = user.outputs[3] if len(user.outputs) > 3 else None  # /chat's Debug table (as benchmarks.measures reads it)
+    rows = [row for row in (table.get("data", []) if isinstance(table, dict) else table or []) if json.loads(row[3])]
+    summary = next((o for o in user.outputs if isinstance(o, str) and "time to first token" in o), "")
+    return {"tokens": len(rows), "first_s": rows[0][1] / 1000 if rows else None, "exact": "✓ Complete" in summary,
+            "failed": user.error is not None}
 
 
-def crowd(url: str, visitors: int, max_tokens: int, long_prompts: int = 0) -> dict:
+def crowd(chat: Endpoint, visitors: int, max_tokens: int, long_prompts: int = 0) -> dict:
     """Every visitor sends at once; the first `long_prompts` of them send `LONG_PROMPT`."""
-    clients = [Client(url, verbose=False) for _ in range(visitors)]
-    results: list[dict] = []
-    start = time.perf_counter()
-    threads = [threading.Thread(target=_visit, args=(client, max_tokens, start, results,
-                                                     LONG_PROMPT if n < long_prompts else PROMPT))
-               for n, client in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
-    firsts = sorted(r["first"] for r in results if r["first"] is not None)
-    return {"visitors": visitors, "wall_s": wall, "tokens_per_s": sum(r["tokens"] for r in results) / wall,
+    messages = [[LONG_PROMPT if n < long_prompts else PROMPT, "", 0.7, max_tokens] for n in range(visitors)]
+    users = asyncio.run(run_users(chat, messages, first=""))
+    wall = Summary.of(users).wall_s
+    got = [_outcome(user) for user in users]
+    firsts = sorted(g["first_s"] for g in got if g["first_s"] is not None)
+    return {"visitors": visitors, "wall_s": wall, "tokens_per_s": sum(g["tokens"] for g in got) / wall,
             "first_token_median_s": statistics.median(firsts) if firsts else None,
             "first_token_last_s": firsts[-1] if firsts else None,
-            "failed": sum(r["failed"] for r in results), "not_exact": sum(not r["exact"] for r in results)}
+            "failed": sum(g["failed"] for g in got), "not_exact": sum(not g["exact"] for g in got)}
 
 
-def measure(visitors: int, max_tokens: int, parallel: int, long_prompts: int = 0) -> dict:
-    demo, url = launch(Settings(provider="local", local_parallel=parallel))
-    try:
-        crowd(url, 1, 8)  # the model process starts, and is warm
-        one = crowd(url, 1, max_tokens)
-        many = crowd(url, visitors, max_tokens, long_prompts)
-    finally:
-        demo.close()
+def measure(visitors: int, max_tokens: int, parallel: int, long_prompts: int = 0, model_path: str | None = None) -> dict:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {"LOCAL_PARALLEL": str(parallel), **({"LOCAL_MODEL_PATH": model_path} if model_path else {})}
+    with started(["app.py", "--port", str(port)], url + "config", env=env) as app:
+        chat = Endpoint.find(url, "chat")
+        crowd(chat, 1, 8)  # the model process has started, and is warm
+        alone = [crowd(chat, 1, max_tokens) for _ in range(3)]
+        one = {"tokens_per_s": statistics.median(run["tokens_per_s"] for run in alone)}
+        before = _cpu_seconds(app.pid)
+        many = crowd(chat, visitors, max_tokens, long_prompts)
+        cpu = {name: round(_cpu_seconds(app.pid)[name] - before[name], 1) for name in before}
     return {"parallel": parallel, "one_visitor_tokens_per_s": one["tokens_per_s"], **many,
-            "crowd_over_one": many["tokens_per_s"] / one["tokens_per_s"]}
+            "crowd_over_one": many["tokens_per_s"] / one["tokens_per_s"], "crowd_cpu_s": cpu}
+
+
+def _cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the app's process and of its children (the model's process)."""
+    children = [child for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+    return {"app": cpu_seconds(pid), "model": sum(cpu_seconds(int(child)) for child in children)}
 
 
 def figures(visitors: int, max_tokens: int) -> list[Figure]:
@@ -106,9 +101,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--parallel", type=int, action="append")
     parser.add_argument("--long-prompts", type=int, default=0, help="how many visitors send a ~1,500-token prompt")
+    parser.add_argument("--model-path", help="another GGUF (LOCAL_MODEL_PATH)")
     args = parser.parse_args()
     for parallel in args.parallel or [8, 1]:
-        print(json.dumps(measure(args.visitors, args.max_tokens, parallel, args.long_prompts)), flush=True)
+        print(json.dumps(measure(args.visitors, args.max_tokens, parallel, args.long_prompts, args.model_path)), flush=True)
 
 
 if __name__ == "__main__":

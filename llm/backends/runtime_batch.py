@@ -69,24 +69,38 @@ class Batcher:
         self._waiting: list[_Eval] = []
         self._expected: set[_SlotMethods] = set()  # read in the last step, and still answering
         self._prompt_last = False  # whether the last step read a prompt piece
+        self._running: set[_Eval] = set()  # the jobs in the step under way
         self._closed = False
         self.steps = 0
         self.slots = [make_slot(base, self, seq, n_ctx) for seq in range(slots)]
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
 
-    def read(self, slot: _SlotMethods, tokens: list[int]) -> _Eval:
-        """Queue `tokens` for `slot` (they follow its `n_tokens`); returns once they are read."""
+    def submit(self, slot: _SlotMethods, tokens: list[int]) -> _Eval:
+        """Queue `tokens` for `slot` (they follow its `n_tokens`); `wait` for them to be read."""
         job = _Eval(slot, list(tokens))
         with self._changed:
             if slot.cancelled:
                 raise Cancelled()
             self._waiting.append(job)
             self._changed.notify()
+        return job
+
+    @staticmethod
+    def wait(job: _Eval) -> _Eval:
         job.finished.wait()
         if job.error is not None:
             raise job.error
         return job
+
+    def drop(self, job: _Eval) -> None:
+        """Take back a job nobody will wait for: out of the queue, or, in the step under way, finished."""
+        with self._changed:
+            if job in self._waiting and job not in self._running:
+                self._waiting.remove(job)
+                job.error = Cancelled()
+                job.finished.set()
+        job.finished.wait()  # its cells are written before the slot may reuse their positions
 
     def idle(self, slot: _SlotMethods) -> None:
         """`slot` reads nothing more for now: the next step need not wait for it."""
@@ -118,8 +132,10 @@ class Batcher:
                 planned = self._plan()
                 if not planned:
                     continue
+                self._running = {job for job, _, _ in planned}
             finished = self._step(planned)
             with self._changed:
+                self._running = set()
                 for job in finished:
                     if job in self._waiting:
                         self._waiting.remove(job)
@@ -192,7 +208,7 @@ def make_slot(base: Any, batcher: Batcher, seq: int, n_ctx: int) -> Any:
     view.__dict__.update(base.__dict__)
     view.batcher, view.seq, view._n_ctx = batcher, seq, n_ctx
     view._ctx = _SlotContext(batcher, seq)
-    view.n_tokens, view._sampler, view._pending_token = 0, None, None
+    view.n_tokens, view._sampler, view._pending_token, view._ahead = 0, None, None, None
     view._requires_eval = True  # never sample from logits a previous step left in the context
     view.input_ids = np.ndarray((n_ctx,), dtype=np.intc)
     view.scores = np.zeros((n_ctx, base.n_vocab()), dtype=np.single)  # untouched rows take no memory
@@ -209,22 +225,34 @@ class _SlotMethods:
     def eval(self, tokens: list[int]) -> None:
         if not tokens:
             raise RuntimeError("A batched slot has no logits to sample from without tokens to read.")
-        with self.batcher.lock:
-            self.batcher.context.kv_cache_seq_rm(self.seq, self.n_tokens, -1)
-        job = self.batcher.read(self, tokens)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.tokens == list(tokens) and ahead.n_past == self.n_tokens:
+            job = self.batcher.wait(ahead)
+        else:
+            if ahead is not None:
+                self.batcher.drop(ahead)
+            with self.batcher.lock:
+                self.batcher.context.kv_cache_seq_rm(self.seq, self.n_tokens, -1)
+            job = self.batcher.wait(self.batcher.submit(self, tokens))
+        self.input_ids[job.n_past:job.n_past + len(job.tokens)] = job.tokens
+        self.n_tokens = job.n_past + len(job.tokens)
         self._pending_token = job.token
+        if job.token is not None and self._sampler is not None and not self._sampler.custom_samplers:
+            # Read ahead: inside `generate`, the next call is eval([that token]). Queued now, it is read
+            # while this thread turns the token into text, not after. (A custom sampler, such as a logits
+            # processor, may read `input_ids` while drawing: no reading ahead with one.)
+            self._ahead = self.batcher.submit(self, [job.token])
 
     def _took(self, job: _Eval, row: int) -> int | None:
-        """In the batcher, right after the step that read `job`'s last token: record the tokens (and
-        that token's logits, if kept), and draw the next token while the logits are there."""
-        end = job.n_past + len(job.tokens)
-        self.input_ids[job.n_past:end] = job.tokens
-        self.n_tokens = end
+        """In the batcher, right after the step that read `job`'s last token: keep that token's logits
+        (if asked) and draw the next token while the logits are there."""
         if self.keep_logits:
             logits = self.batcher.context.get_logits_ith(row)
+            end = job.n_past + len(job.tokens)
             self.scores[end - 1, :] = np.ctypeslib.as_array(ctypes.cast(logits, ctypes.POINTER(ctypes.c_float)),
                                                             shape=(self.batcher._n_vocab,))
-        return self._sampler.sample(self.batcher.context, row) if self._sampler is not None else None
+        sampler = self._sampler  # held here: the slot's thread may let go of it when its answer ends
+        return sampler.sample(self.batcher.context, row) if sampler is not None else None
 
     def sample(self, *args: Any, idx: int | None = None, **kwargs: Any) -> int:
         if self._pending_token is None or (idx is not None and idx != self.n_tokens - 1):
@@ -236,6 +264,9 @@ class _SlotMethods:
         try:
             yield from super().generate(*args, **kwargs)
         finally:
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:  # the answer ended (a stop word, the cap, Stop): nobody reads it
+                self.batcher.drop(ahead)
             self._sampler = None
             self.batcher.idle(self)
 
@@ -249,6 +280,7 @@ class _SlotMethods:
     def lease(self) -> None:
         """Taken for a new request."""
         self.cancelled = False
+        self._ahead = None
         self._pending_token = None
 
     def close(self) -> None:  # the weights and the tokenizer belong to the base `Llama`
