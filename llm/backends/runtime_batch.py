@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-PREFILL = 128  # prompt tokens per step, across slots: a long prompt costs the others at most this per token
+PREFILL = 128  # prompt tokens in one step; prompt steps take turns with the others' next tokens
 GATHER = 0.05  # seconds a step waits for the slots of the last step to hand in their next token
 
 
@@ -70,8 +70,6 @@ class Batcher:
         self._expected: set[_SlotMethods] = set()  # read in the last step, and still answering
         self._prompt_last = False  # whether the last step read a prompt piece
         self._running: set[_Eval] = set()  # the jobs in the step under way
-        self._closed = False
-        self.steps = 0
         self.slots = [make_slot(base, self, seq, n_ctx) for seq in range(slots)]
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self._thread.start()
@@ -115,17 +113,10 @@ class Batcher:
             self._expected.discard(slot)
             self._changed.notify()
 
-    def close(self) -> None:
-        with self._changed:
-            self._closed = True
-            self._changed.notify()
-
     def _run(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._waiting or self._closed)
-                if self._closed:
-                    return
+                self._changed.wait_for(lambda: self._waiting)  # a daemon thread: it ends with the process
                 # The slots of the last step hand in their next token within a millisecond or two;
                 # without this wait each step would take whoever came first, one at a time.
                 self._changed.wait_for(lambda: self._expected <= {job.slot for job in self._waiting}, GATHER)
@@ -186,7 +177,6 @@ class Batcher:
                     job.error = RuntimeError(f"The model could not read the text ({error}).")
                     finished.append(job)
                 return finished
-            self.steps += 1
             for (job, _, end), row in zip(planned, rows):
                 job.done = end
                 if end < len(job.tokens):
