@@ -1,6 +1,7 @@
 """A crowd on the offline model: many visitors sending at once, through the running app.
 
     python -m benchmarks.crowd [--visitors 40] [--max-tokens 64] [--parallel 8 --parallel 1] [--long-prompts 1]
+    python -m benchmarks.crowd --model-alone [--parallel 8]   # the model's process without the app
 
 For each `--parallel` (answers the model process decodes together, LOCAL_PARALLEL), `python app.py`
 runs on the bundled model in a process of its own; one visitor asks alone, then every visitor asks
@@ -11,6 +12,9 @@ a thread per gradio_client would cost more CPU than the app). Reported side by s
 - first token, from each visitor's Debug table, which counts from the request (queue wait
   included): median and last;
 - failures, and answers whose Debug did not end in "✓ Complete".
+
+`--model-alone` sends the same crowd straight to the model's process, over the same OpenAI-compatible
+HTTP the app's ChatOpenAI speaks, with no app: what batching gives when nothing else shares the cores.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import time
 from pathlib import Path
+
+import httpx
 
 from benchmarks.figures import Figure
 from benchmarks.load import Endpoint, Summary, User, run_users
@@ -70,10 +78,47 @@ def measure(visitors: int, max_tokens: int, parallel: int, long_prompts: int = 0
             "crowd_over_one": many["tokens_per_s"] / one["tokens_per_s"], "crowd_cpu_s": cpu}
 
 
+def measure_model_alone(visitors: int, max_tokens: int, parallel: int) -> dict:
+    """The crowd without the app: streamed chat completions straight to the model's process."""
+    from llm.backends.local import bundled_gguf, runtime_for_file
+
+    runtime = runtime_for_file(bundled_gguf(), 2048, None, parallel)
+    process = runtime.wait_ready()
+    body = {"model": "local", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
+            "temperature": 0.7, "stream": True}
+
+    async def one(client: httpx.AsyncClient, started: float) -> tuple[int, float | None]:
+        tokens, first = 0, None
+        async with client.stream("POST", runtime.base_url + "/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                delta = json.loads(line[6:])["choices"] if line.startswith("data: {") else None
+                if delta and delta[0]["delta"].get("content"):
+                    tokens, first = tokens + 1, first or time.monotonic() - started
+        return tokens, first
+
+    async def crowd_of(n: int) -> dict:
+        headers = {"Authorization": f"Bearer {runtime.api_key}"}
+        async with httpx.AsyncClient(headers=headers, timeout=600, limits=httpx.Limits(max_connections=None)) as client:
+            started = time.monotonic()
+            got = await asyncio.gather(*(one(client, started) for _ in range(n)))
+        wall = time.monotonic() - started
+        return {"tokens_per_s": sum(tokens for tokens, _ in got) / wall, "first_token_last_s": max(f or wall for _, f in got)}
+
+    asyncio.run(crowd_of(1))  # warm
+    one_visitor = statistics.median(asyncio.run(crowd_of(1))["tokens_per_s"] for _ in range(3))
+    before = cpu_seconds(process.pid)
+    many = asyncio.run(crowd_of(visitors))
+    return {"parallel": parallel, "model_alone": True, "one_visitor_tokens_per_s": one_visitor, "visitors": visitors,
+            **many, "crowd_over_one": many["tokens_per_s"] / one_visitor,
+            "model_cpu_s": round(cpu_seconds(process.pid) - before, 1)}
+
+
 def _cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds so far of the app's process and of its children (the model's process)."""
+    """CPU seconds so far of the app's process, of its children (the model's process), and of this one
+    (the visitors: on a Space their browsers run elsewhere, here they take the same two cores)."""
     children = [child for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
-    return {"app": cpu_seconds(pid), "model": sum(cpu_seconds(int(child)) for child in children)}
+    return {"app": cpu_seconds(pid), "model": sum(cpu_seconds(int(child)) for child in children),
+            "visitors": cpu_seconds(os.getpid())}
 
 
 def figures(visitors: int, max_tokens: int) -> list[Figure]:
@@ -102,9 +147,13 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, action="append")
     parser.add_argument("--long-prompts", type=int, default=0, help="how many visitors send a ~1,500-token prompt")
     parser.add_argument("--model-path", help="another GGUF (LOCAL_MODEL_PATH)")
+    parser.add_argument("--model-alone", action="store_true", help="the model's process only, without the app")
     args = parser.parse_args()
     for parallel in args.parallel or [8, 1]:
-        print(json.dumps(measure(args.visitors, args.max_tokens, parallel, args.long_prompts, args.model_path)), flush=True)
+        if args.model_alone:
+            print(json.dumps(measure_model_alone(args.visitors, args.max_tokens, parallel)), flush=True)
+        else:
+            print(json.dumps(measure(args.visitors, args.max_tokens, parallel, args.long_prompts, args.model_path)), flush=True)
 
 
 if __name__ == "__main__":

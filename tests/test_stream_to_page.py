@@ -3,6 +3,8 @@ answer, and Stop kept in the answer's state (its phase), not in page text."""
 
 import asyncio
 from contextlib import aclosing
+from types import SimpleNamespace
+from typing import ClassVar
 
 import gradio as gr
 from langchain_core.messages import AIMessageChunk
@@ -195,3 +197,42 @@ def test_an_error_while_starting_is_a_sentence_without_the_key_and_answers_follo
     assert "tools ran" in texts and texts[-1] == "three four"
     index = texts.index("tools ran")
     assert texts[index - 1] == "one two" and updates[index][1:] == frame.debug.unchanged()
+
+
+def test_answers_from_a_model_on_this_machine_share_fewer_page_updates():
+    """Each page update's CPU is the offline model's own: beside it, the answers streaming at once share
+    UPDATES_PER_SECOND_BESIDE_THE_MODEL updates a second, not UPDATES_PER_SECOND. Every chunk still arrives."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+
+    from llm.backends.backend import Backend
+    from llm.guards.limits import Limits
+    from ui.answer_frame import Answer, Ask, Frame
+    from ui.debug_outputs import DebugOutputs
+
+    class LocalFake(GenericFakeChatModel):
+        runs_on_this_machine: ClassVar[bool] = True
+
+    async def steady(n: int):
+        for i in range(n):
+            yield AIMessageChunk(content=f"{i} ")
+            await asyncio.sleep(0.01)  # a model's pace: a token every 10 ms
+
+    def updates_of(model, answers: int = 4, tokens: int = 40) -> tuple[float, list[str]]:
+        with gr.Blocks():
+            frame = Frame(Backend(None, model, None), Limits(), DebugOutputs())
+
+        @frame.answers(refused=lambda text: (text,))
+        def tab(http=None) -> Ask:
+            return Ask(http, start=lambda model, secrets: Answer(steady(tokens), ChatView()))
+
+        async def crowd():  # each from a session of its own: one answer at a time is per session
+            return await asyncio.gather(*(collect(tab(SimpleNamespace(session_hash=f"s{n}"))) for n in range(answers)))
+
+        seen = run(crowd())
+        return sum(map(len, seen)) / answers, [updates[-1][0] for updates in seen]
+
+    remote, texts = updates_of(GenericFakeChatModel(messages=iter([])))
+    beside, local_texts = updates_of(LocalFake(messages=iter([])))
+    whole = "".join(f"{i} " for i in range(40))
+    assert texts == local_texts == [whole] * 4
+    assert beside * 2 <= remote, (beside, remote)  # 4 answers at once: 6 updates each beside the model, 15 otherwise

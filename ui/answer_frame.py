@@ -39,6 +39,7 @@ from llm import readable_error
 from llm.backends.backend import Backend
 from llm.guards.limits import Limits
 from llm.lessons.branching import Origin
+from llm.stream.pacing import UPDATES_PER_SECOND, UPDATES_PER_SECOND_BESIDE_THE_MODEL
 
 from .debug_outputs import DebugAnswer, DebugOutputs
 from .stream_to_page import PageView, stream_to_page
@@ -142,6 +143,8 @@ class Frame:
                         yield *refused(str(error) if isinstance(error, Refused) else readable_error(error, *secrets)), *skips
                         return
                     arrived = arrival_of(ask.http)
+                    budget = (UPDATES_PER_SECOND_BESIDE_THE_MODEL if getattr(model, "runs_on_this_machine", False)
+                              else UPDATES_PER_SECOND)
                     if note := waited_note(arrived, time.perf_counter()):
                         current.notes = [note, *current.notes]
                     while current is not None:
@@ -149,7 +152,8 @@ class Frame:
                         async with aclosing(stream_to_page(
                                 current.chunks, current.view, notes=current.notes, origin=current.origin,
                                 probabilities=current.probabilities, secrets=current.secrets or secrets,
-                                debug=debug, calls=current.calls, requested=arrived)) as updates:
+                                debug=debug, calls=current.calls, requested=arrived,
+                                updates_per_second=budget)) as updates:
                             async for update in updates:
                                 yield update
                         following, current, arrived = current.then, None, None  # a next round is timed from its start

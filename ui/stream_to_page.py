@@ -25,7 +25,7 @@ from llm import Accumulator, Phase, readable_error
 from llm.errors import error_detail
 from llm.lessons.branching import Origin
 from llm.stream.accumulator import arecords, record_shows_text
-from llm.stream.pacing import paced
+from llm.stream.pacing import UPDATES_PER_SECOND, paced
 
 from .debug_outputs import DebugAnswer
 
@@ -54,6 +54,7 @@ async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
     secrets: tuple[str | None, ...] = (), origin: Origin | None = None, probabilities: bool = False,
     debug: bool = True, calls: list[DebugAnswer] | None = None, requested: float | None = None,
+    updates_per_second: float = UPDATES_PER_SECOND,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
@@ -63,6 +64,7 @@ async def stream_to_page(
     outputs only (a branch, shown beside the answer the Debug tab keeps). `calls`: the earlier model
     calls of the same agent run, which this answer's Debug view joins. `requested`: when the visitor
     asked (`time.perf_counter()`); chunk times count from it, a wait in line included.
+    `updates_per_second`: the page updates every answer streaming in this process shares (`paced`).
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
     acc = Accumulator(started=requested)
@@ -70,7 +72,7 @@ async def stream_to_page(
     redraw = getattr(view, "redraw_chars", None)
     interval = (lambda: max(FRAME_SECONDS, redraw(acc) / PAGE_CHARS_PER_SECOND)) if redraw else FRAME_SECONDS
     try:
-        async with aclosing(paced(arecords(chunks, acc), interval, shows=record_shows_text)) as batches:
+        async with aclosing(paced(arecords(chunks, acc), interval, updates_per_second, shows=record_shows_text)) as batches:
             async for _ in batches:
                 if acc.phase is Phase.STOPPED:  # Stop was pressed: the page already shows every chunk
                     return

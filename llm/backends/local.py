@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import openai
@@ -153,6 +153,8 @@ class ChatLocalModel(ChatOpenAICompatible):
     max_retries: int | None = 0  # a retry would re-send to a model that is restarting: the crash note says so
     stream_usage: bool = True
     continues_final_message: bool = True  # llm/backends/runtime_server.py renders the chat so the model goes on
+    # It decodes on this machine's cores: the app's page updates take CPU from it (llm/stream/pacing.py).
+    runs_on_this_machine: ClassVar[bool] = True
 
     @model_validator(mode="before")
     @classmethod
