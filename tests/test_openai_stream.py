@@ -117,3 +117,45 @@ def test_closing_the_loop_hangs_up_on_the_server(server):
     assert disconnect, "the server never saw the client hang up"
     assert disconnect.at - closed_at < 1.0
     assert disconnect.tokens_sent < 20
+
+
+
+def test_streamed_chunks_stay_the_servers_dicts_and_add_up_as_langchain_openai_reads_them(server, monkeypatch):
+    """llm/stream/chunk_dicts.py: no ChatCompletionChunk model is built per chunk, and the answer, its
+    thinking, usage and metadata are what plain langchain-openai makes of the same stream, sync and async."""
+    from langchain_openai import ChatOpenAI
+    from openai.types.chat import ChatCompletionChunk
+
+    server.scenario = Scenario(tokens=numbered_tokens(30), thinking=["Let ", "me see."])
+    built = []
+    construct = ChatCompletionChunk.construct.__func__
+    monkeypatch.setattr(ChatCompletionChunk, "construct",
+                        classmethod(lambda cls, *args, **kwargs: built.append(cls) or construct(cls, *args, **kwargs)))
+
+    def added(chunks):
+        total = None
+        for chunk in chunks:
+            total = chunk if total is None else total + chunk
+        return total
+
+    async def aadded(model):
+        return added([chunk async for chunk in model.astream("hi")])
+
+    ours = build_chat_model(server_settings(server))
+    plain = ChatOpenAI(base_url=server.base_url, api_key=SECRET, model="fake-model", max_retries=0, stream_usage=True)
+
+    async def both():  # one event loop: langchain-openai's pooled client stays with the loop that first used it
+        mine = await aadded(ours)
+        assert built == []  # every chunk stayed the dict the server sent
+        return mine, await aadded(plain)
+
+    mine, theirs = run(both())
+    assert len(built) >= 30  # langchain-openai on its own builds a model of each chunk
+    before = len(built)
+    for total in (mine, added(ours.stream("hi"))):
+        assert total.content == "".join(numbered_tokens(30))
+        assert total.additional_kwargs["reasoning_content"] == "Let me see."
+        assert total.usage_metadata["output_tokens"] == 30 and total.response_metadata["finish_reason"] == "stop"
+        assert (total.content, total.usage_metadata, total.response_metadata) == \
+            (theirs.content, theirs.usage_metadata, theirs.response_metadata)
+    assert len(built) == before  # the sync stream built none either

@@ -15,10 +15,12 @@ Servers stream the thinking in one of two ways:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from langchain_openai import ChatOpenAI
+from pydantic import model_validator
 
+from llm.stream.chunk_dicts import read_chunks_as_dicts
 from llm.stream.token_probs import IGNORED_KEY, bounded
 
 REASONING_KEY = "reasoning_content"
@@ -39,6 +41,17 @@ class ChatOpenAICompatible(ChatOpenAI):
     # where the cancel reaches the read through `astream_events`' own task, lost it 1 Stop in 3). A
     # silent server still ends the answer: the HTTP client's read timeout (REQUEST_TIMEOUT) applies.
     stream_chunk_timeout: float | None = None
+
+    @model_validator(mode="after")
+    def _read_chunks_as_dicts(self) -> Self:
+        """Streamed chunks stay the dicts the server sent (`llm/stream/chunk_dicts.py`). Only on the
+        clients of `create`, copies sharing the root clients' connections: a `response_format` request
+        streams through the root client's `beta` helpers, which read chunks as the SDK's models."""
+        if self.root_async_client is not None:
+            self.async_client = read_chunks_as_dicts(self.root_async_client.with_options()).chat.completions
+        if self.root_client is not None:
+            self.client = read_chunks_as_dicts(self.root_client.with_options()).chat.completions
+        return self
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
