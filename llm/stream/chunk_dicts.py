@@ -4,9 +4,11 @@ langchain-openai turns every chunk the openai SDK yields back into a dict (`mode
 reads it; the SDK had just built that chunk's pydantic model from the same dict (`construct_type`,
 with a runtime Protocol check per chunk): about 100 µs a chunk on this project's 2-core machine. With
 100 answers of 100 chunks at once, the model client's CPU per answer fell from 35.2 to 24.7 ms
-(docs/benchmarks.md, "Against Gradio's own floor"). `read_chunks_as_dicts(client)` makes a client hand chat chunks over as the dicts the server
-sent; langchain-openai reads a dict as it is. Everything else (whole responses, errors, other
-streams) the client still builds as before.
+(docs/benchmarks.md, "Against Gradio's own floor").
+
+`read_chunks_as_dicts(client)` makes a client hand chat chunks over as the dicts the server sent;
+langchain-openai reads a dict as it is. Everything else (whole responses, errors, other streams)
+the client still builds as before.
 
     >>> from openai import AsyncOpenAI
     >>> from openai.types.chat import ChatCompletionChunk
