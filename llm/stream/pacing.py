@@ -39,7 +39,7 @@ T = TypeVar("T")
 UPDATES_PER_SECOND = 120
 # The same budget when the answers come from a model decoding on this machine's own cores (the offline
 # model): there each page update's CPU is taken from the model. 40 visitors at once on 2 cores, 8
-# decoded together: 97-144 tokens/s in aggregate at 30 updates a second (7 runs), 83-97 at 120 (4 runs,
+# decoded together: 97-144 tokens/s in aggregate at 30 updates a second (7 runs), 76-104 at 120 (9 runs,
 # the same day; docs/benchmarks.md, "A crowd on the offline model"). Each of 8 answers then gets about
 # 4 updates a second, of 2 or 3 tokens each; an answer alone, 30.
 UPDATES_PER_SECOND_BESIDE_THE_MODEL = 30
