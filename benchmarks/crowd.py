@@ -78,11 +78,13 @@ def measure(visitors: int, max_tokens: int, parallel: int, long_prompts: int = 0
             "crowd_over_one": many["tokens_per_s"] / one["tokens_per_s"], "crowd_cpu_s": cpu}
 
 
-def measure_model_alone(visitors: int, max_tokens: int, parallel: int) -> dict:
-    """The crowd without the app: streamed chat completions straight to the model's process."""
+def measure_model_alone(visitors: int, max_tokens: int, parallel: int, model_path: str | None = None) -> dict:
+    """The crowd without the app: streamed chat completions straight to the model's process, started
+    with the app's settings (`Settings`' defaults, as `python app.py` has them here)."""
+    from llm import Settings
     from llm.backends.local import bundled_gguf, runtime_for_file
 
-    runtime = runtime_for_file(bundled_gguf(), 2048, None, parallel)
+    runtime = runtime_for_file(model_path or bundled_gguf(), Settings().local_n_ctx, None, parallel)
     process = runtime.wait_ready()
     body = {"model": "local", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
             "temperature": 0.7, "stream": True}
@@ -151,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     for parallel in args.parallel or [8, 1]:
         if args.model_alone:
-            print(json.dumps(measure_model_alone(args.visitors, args.max_tokens, parallel)), flush=True)
+            print(json.dumps(measure_model_alone(args.visitors, args.max_tokens, parallel, args.model_path)), flush=True)
         else:
             print(json.dumps(measure(args.visitors, args.max_tokens, parallel, args.long_prompts, args.model_path)), flush=True)
 

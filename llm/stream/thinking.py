@@ -47,9 +47,10 @@ class ChatOpenAICompatible(ChatOpenAI):
         """Streamed chunks stay the dicts the server sent (`llm/stream/chunk_dicts.py`). Only on the
         clients of `create`, copies sharing the root clients' connections: a `response_format` request
         streams through the root client's `beta` helpers, which read chunks as the SDK's models."""
-        if self.root_async_client is not None:
+        # Only the clients langchain-openai made from the root ones: a client passed in is left as it is.
+        if self.root_async_client is not None and getattr(self.async_client, "_client", None) is self.root_async_client:
             self.async_client = read_chunks_as_dicts(self.root_async_client.with_options()).chat.completions
-        if self.root_client is not None:
+        if self.root_client is not None and getattr(self.client, "_client", None) is self.root_client:
             self.client = read_chunks_as_dicts(self.root_client.with_options()).chat.completions
         return self
 
