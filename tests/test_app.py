@@ -10,6 +10,7 @@ from gradio_client import Client
 
 from tests.conftest import SECRET, launch
 from tests.openai_server import Scenario, numbered_tokens
+from ui.debug_outputs import STREAMING_POINTS, STREAMING_ROWS
 
 
 def chat(url: str, message: str, system_prompt: str = "Be brief.", temperature=0.5, max_tokens=500, client=None):
@@ -74,12 +75,16 @@ def test_a_long_answer_streams_with_the_latest_rows_and_ends_with_all(app_url, s
     outputs = chat(app_url, "long")
     streaming = [out for out in outputs if "● Streaming" in out[1]]
     windows = {len(table_texts(out[2])) for out in streaming}
-    assert max(windows) == 200  # STREAMING_ROWS
-    assert any("the table shows the latest 200 chunks" in out[1] for out in streaming)
+    assert max(windows) == STREAMING_ROWS
+    assert any(f"the table shows its latest {STREAMING_ROWS} chunks" in out[1] for out in streaming)
+    # The streaming timeline spans the whole answer so far in at most STREAMING_POINTS points.
+    spans = [out[3]["data"] for out in streaming if out[3] and out[3].get("data")]
+    assert max(len(points) for points in spans) <= STREAMING_POINTS
+    assert max(points[-1][0] - points[0][0] for points in spans) > STREAMING_ROWS
     final_rows = table_texts(outputs[-1][2])
     assert [t for t in final_rows if t] == tokens
     assert len(outputs[-1][3]["data"]) == len(final_rows)
-    assert "latest 200" not in outputs[-1][1] and "✓ Complete" in outputs[-1][1]
+    assert f"latest {STREAMING_ROWS}" not in outputs[-1][1] and "✓ Complete" in outputs[-1][1]
 
 
 def test_history_and_system_prompt_reach_the_model(app_url, server):
