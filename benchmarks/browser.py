@@ -31,6 +31,7 @@ from tests.openai_server import numbered_tokens
 
 ANSWER_AFTER_THINKING = 200  # answer tokens after a thinking block
 FLOOR_UP_TO = 5_000  # beyond, the floor takes minutes a run (8x the stream at 5,000 tokens)
+FAST_RATE = 2_000  # tokens/s of the fast case: servers that stream 1,000-2,000 tokens a second
 PARAGRAPH = 60  # tokens a paragraph: a long answer has paragraphs (about 330 characters each, here)
 
 # Installed before the message is sent; `window.__m.last` is set when `last` is first in the page.
@@ -121,7 +122,10 @@ def case(browser, tokens: int, rate: float, thinking: int = 0, rounds: int = 1,
     return {name: sorted(done, key=lambda r: r.seconds)[len(done) // 2] for name, done in runs.items() if done}
 
 
-def figures(sizes: list[int], rate: float, thinking: int, rounds: int = 1) -> list[Figure]:
+def figures(sizes: list[int], rate: float, thinking: int, rounds: int = 1, fast: list[int] | None = None,
+            fast_rate: float = FAST_RATE) -> list[Figure]:
+    """Each of `sizes` at `rate` (beside the LangChain floor up to FLOOR_UP_TO), the thinking case, and
+    each of `fast` at `fast_rate`, the app alone (issue 39: a fast server's long answer)."""
     out = []
     with chromium() as browser:
         for tokens in sizes:
@@ -131,6 +135,9 @@ def figures(sizes: list[int], rate: float, thinking: int, rounds: int = 1) -> li
             result = case(browser, 0, rate, thinking=thinking, rounds=rounds, floor_too=False)
             out += page_figures(f"{thinking:,}-token thinking block, then {ANSWER_AFTER_THINKING} tokens, at "
                                 f"{rate:,.0f}/s", result["app"], None)
+        for tokens in fast or []:
+            result = case(browser, tokens, fast_rate, rounds=rounds, floor_too=False)
+            out += page_figures(f"{tokens:,} tokens at {fast_rate:,.0f}/s", result["app"], None)
     return out
 
 

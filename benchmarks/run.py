@@ -28,7 +28,7 @@ from benchmarks.figures import Figure, table
 
 FULL = {"rounds": 5, "users": [10, 50, 100], "user_rounds": 2, "long": [1_000, 10_000, 20_000],
         "chats": (10, 100, 200), "json_chunks": 20_000, "local_tokens": 128, "local_rounds": 5,
-        "browser": [1_000, 5_000, 20_000], "thinking": 10_000, "agent_rounds": 10, "crowd": 40, "crowd_tokens": 64}
+        "browser": [1_000, 5_000, 20_000], "browser_fast": [20_000], "thinking": 10_000, "agent_rounds": 10, "crowd": 40, "crowd_tokens": 64}
 BROWSER_RATE = 1_000  # tokens/s of the browser cases: a fast server, or a reasoning model's long thinking
 # The parts of a run, each from the run's sizes (FULL or SMOKE) and whether it is a smoke run.
 STEPS: dict[str, Callable[[dict[str, Any], bool], list[Figure]]] = {
@@ -38,13 +38,14 @@ STEPS: dict[str, Callable[[dict[str, Any], bool], list[Figure]]] = {
     "cpu-per-token": lambda size, _: measures.cpu_per_token(size["long"]),
     "memory": lambda size, _: measures.memory(*size["chats"]),
     "json": lambda size, _: measures.json_parse(size["json_chunks"]),
-    "browser": lambda size, _: browser.figures(size["browser"], BROWSER_RATE, size["thinking"], size["rounds"] // 2 + 1),
+    "browser": lambda size, _: browser.figures(size["browser"], BROWSER_RATE, size["thinking"], size["rounds"] // 2 + 1,
+                                                fast=size["browser_fast"]),
     "local-model": lambda size, _: measures.local_model(size["local_tokens"], size["local_rounds"]),
     "agent": lambda size, _: agent.figures(size["agent_rounds"]),
     "crowd": lambda size, _: crowd.figures(size["crowd"], size["crowd_tokens"]),
 }
 SMOKE = {"rounds": 1, "users": [3], "user_rounds": 1, "long": [200, 400], "chats": (2, 3, 4),
-         "json_chunks": 600, "local_tokens": 8, "local_rounds": 1, "browser": [300], "thinking": 300,
+         "json_chunks": 600, "local_tokens": 8, "local_rounds": 1, "browser": [300], "browser_fast": [300], "thinking": 300,
          "agent_rounds": 1, "crowd": 3, "crowd_tokens": 8}
 
 

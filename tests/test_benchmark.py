@@ -26,7 +26,8 @@ def test_the_benchmark_runs_every_part_and_every_answer_is_exact(tmp_path):
     names = [f["name"] for f in results["figures"]]
     for part in ["1 user", "users: wall time", "time to first token p95", "unlimited model", "CPU per token",
                  "resident memory", "JSON view", "local model", "cost of token probabilities",
-                 "browser, 300 tokens", "browser, 300-token thinking block"]:
+                 "browser, 300 tokens at 1,000/s", "browser, 300-token thinking block", "browser, 300 tokens at 2,000/s",
+                 "against Gradio's floor"]:
         assert any(part in name for name in names), f"no figure for {part!r} in {names}"
     correctness = [f for f in results["figures"] if "exact" in f["name"] or "unlimited model" in f["name"]]
     assert correctness and all(f["ok"] for f in correctness), correctness
