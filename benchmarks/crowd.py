@@ -59,7 +59,10 @@ def crowd(chat: Endpoint, visitors: int, max_tokens: int, long_prompts: int = 0)
     return {"visitors": visitors, "wall_s": wall, "tokens_per_s": sum(g["tokens"] for g in got) / wall,
             "first_token_median_s": statistics.median(firsts) if firsts else None,
             "first_token_last_s": firsts[-1] if firsts else None,
-            "failed": sum(g["failed"] for g in got), "not_exact": sum(not g["exact"] for g in got)}
+            "failed": sum(g["failed"] for g in got), "not_exact": sum(not g["exact"] for g in got),
+            **({"others_first_token_last_s": max((g["first_s"] for g in got[long_prompts:] if g["first_s"] is not None),
+                                                  default=None),
+                "long_first_token_s": [g["first_s"] for g in got[:long_prompts]]} if long_prompts else {})}
 
 
 def measure(visitors: int, max_tokens: int, parallel: int, long_prompts: int = 0, model_path: str | None = None) -> dict:
