@@ -23,7 +23,7 @@ from llm.stream.token_probs import TokenLogprob
 from .payloads import TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, timeline_value
 
 # While an answer streams, the table shows its latest STREAMING_ROWS chunks and the timeline about
-# STREAMING_POINTS points over the whole answer so far (`DebugReport.shown`: every long wait stays),
+# STREAMING_POINTS points over the whole answer so far (`DebugReport.points`: every long wait stays),
 # redrawn at most every REDRAW_EVERY_MS; in between, the same drawn values go out again (Gradio then
 # sends nothing for them; a gr.skip() would cost more, since Gradio rebuilds the component for it).
 # Gradio still walks every value of every update for files, so each update costs time in proportion to
@@ -35,8 +35,8 @@ STREAMING_ROWS = 30
 STREAMING_POINTS = 60
 STREAMING = "● Streaming…"
 _ENDINGS = itertools.count(1)  # each answer's end is a new value of `DebugOutputs.ended`
-WINDOW_NOTE = (f" (until the answer ends, the table shows its latest {STREAMING_ROWS} chunks, and the timeline the longest wait "
-               "of every stretch of them)")
+WINDOW_NOTE = (f" (until the answer ends, the table shows its latest {STREAMING_ROWS} chunks, and the timeline the longest "
+               "wait of each stretch of chunks)")
 # One per TABLE_HEADERS: each header's longest word fits on a line at 960 px of table (1,100 px page).
 TABLE_WIDTHS = ["4.5%", "9%", "5.5%", "14%", "10%", "13%", "7.5%", "9.5%", "7%", "12%", "8%"]
 
@@ -149,8 +149,8 @@ class DebugAnswer:
         self.report.update(self.acc.records)
         ms = self.report.stats.last_ms
         if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
-            _, points = self.report.shown(STREAMING_POINTS)
-            self._drawn, self._drawn_at = (self.report.latest(STREAMING_ROWS), timeline_value(points)), ms
+            rows, points = self.report.latest(STREAMING_ROWS), self.report.points(STREAMING_POINTS)
+            self._drawn, self._drawn_at = (rows, timeline_value(points)), ms
         return (self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line(),
                 self._hand_over_to_shade(self.to_shade()), gr.skip())
 

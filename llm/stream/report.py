@@ -140,9 +140,15 @@ class DebugReport:
         """
         if len(self.rows) <= n:
             return self.rows, self.rows
+        return self.rows[: n // 2] + self.rows[-(n // 2) :], self.points(n)
+
+    def points(self, n: int = SHOWN_ROWS) -> list[list[Any]]:
+        """About `n` timeline points over every chunk so far: each row up to `n`; past it, for each
+        stretch of chunks, the one after its longest wait (`shown`'s timeline)."""
+        if len(self.rows) <= n:
+            return self.rows
         every = self.stretch(n)
-        points = [max(self.rows[i : i + every], key=lambda row: row[2]) for i in range(0, len(self.rows), every)]
-        return self.rows[: n // 2] + self.rows[-(n // 2) :], points
+        return [max(self.rows[i : i + every], key=lambda row: row[2]) for i in range(0, len(self.rows), every)]
 
     def stretch(self, n: int = SHOWN_ROWS) -> int:
         """How many chunks one timeline point stands for in `shown(n)`."""
