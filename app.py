@@ -166,8 +166,10 @@ if __name__ == "__main__":
     # collection of the garbage collector walks again while the event loop waits: 0.1-0.5 s pauses
     # for everyone once a long answer or replay has made many new objects. Frozen, they are skipped.
     gc.freeze()
-    # And a full collection at most every 100 collections of the middle generation, not 10: a long
+    # And a full collection at most every 20 collections of the middle generation, not 10: a long
     # answer or replay makes hundreds of thousands of objects, and each full pass over them held the
     # loop 0.1-0.2 s, a dozen times in a replay of the largest chunk log (measured with a gc callback).
-    gc.set_threshold(*gc.get_threshold()[:2], 100)
+    # Not 100: garbage then waited so long that 1,000 chats grew the process by 120 MB instead of 24
+    # (at 20: 35 MB; `python -m benchmarks.run --only memory`, goal at most 50).
+    gc.set_threshold(*gc.get_threshold()[:2], 20)
     demo.launch(**launch_kwargs(), **launch_options(settings))  # starts the model's process first
