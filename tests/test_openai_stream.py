@@ -119,7 +119,6 @@ def test_closing_the_loop_hangs_up_on_the_server(server):
     assert disconnect.tokens_sent < 20
 
 
-
 def test_streamed_chunks_stay_the_servers_dicts_and_add_up_as_langchain_openai_reads_them(server, monkeypatch):
     """llm/stream/chunk_dicts.py: no ChatCompletionChunk model is built per chunk, and the answer, its
     thinking, usage and metadata are what plain langchain-openai makes of the same stream, sync and async."""

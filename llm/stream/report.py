@@ -151,7 +151,7 @@ class DebugReport:
         return [max(self.rows[i : i + every], key=lambda row: row[2]) for i in range(0, len(self.rows), every)]
 
     def stretch(self, n: int = SHOWN_ROWS) -> int:
-        """How many chunks one timeline point stands for in `shown(n)`."""
+        """How many chunks one timeline point stands for in `points(n)` (and so in `shown(n)`)."""
         return -(-len(self.rows) // n)
 
     def summary(self, status: str, final_text: str | None = None, final: AIMessageChunk | None = None) -> str:
