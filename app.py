@@ -29,7 +29,7 @@ from ui.answer_frame import Frame
 from ui.chat_tab import chat_tab
 from ui.chat_view import THINKING_CSS
 from ui.chunk_files import chunk_files
-from ui.debug_outputs import DebugOutputs
+from ui.debug_outputs import DEBUG_TAB, DebugOutputs
 from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
 from ui.pipeline_tab import pipeline_tab
@@ -92,27 +92,31 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         debug = DebugOutputs()  # made first: every tab writes to it
         debug.answered_by.render()
         frame = Frame(backend, limits, debug)  # around every tab's answer: session, refusal, one at a time
-        chat = chat_tab(backend, defaults, frame, limits)
-        json_tab(backend, defaults, frame, limits)
-        pipeline_tab(backend, defaults, frame, limits)
-        tools_tab(backend, defaults, frame, limits)
-        debug.show_model_line()
-        with gr.Tab("Debug") as debug_tab:
-            explorer = debug_view(debug)
-            token_probabilities(frame, max_concurrency(defaults))
-            chunk_files(frame, chat)
+        with gr.Tabs() as tabs:
+            chat = chat_tab(backend, defaults, frame, limits)
+            json_tab(backend, defaults, frame, limits)
+            pipeline_tab(backend, defaults, frame, limits)
+            tools_tab(backend, defaults, frame, limits)
+            debug.show_model_line()
+            with gr.Tab(DEBUG_TAB) as debug_tab:
+                explorer = debug_view(debug)
+                token_probabilities(frame, max_concurrency(defaults))
+                chunk_files(frame, chat)
         # The explorer shows the latest answer when Debug opens, and follows it to its end (a replay's too).
         for event in [debug_tab.select, debug.ended.change]:
             event(**explorer.show_whole_answer())
 
-        async def page_opened() -> None:
+        async def page_opened(request: gr.Request) -> None:
             """Start the backend if whatever serves the page did not launch it (it returns at once if it
             did). Being called also makes Gradio set up the visitor's session now, while the visitor
-            reads and types, not at the first message (see docs/benchmarks.md)."""
+            reads and types, not at the first message (see docs/benchmarks.md). The page opens on Chat,
+            with Debug closed."""
+            debug.pages.opened(request.session_hash or "")
             if not backend.started:
                 await asyncio.to_thread(backend.start)
 
         demo.load(page_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
+        debug.follow_tabs(tabs)  # answers redraw Debug only on pages that show it
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo

@@ -143,6 +143,28 @@ def test_the_explorer_follows_the_answer_when_debug_is_opened_mid_answer(open_pa
     assert page.locator("#sum-text textarea").input_value() == "".join(tokens)
 
 
+def test_debug_opened_mid_answer_shows_the_chunks_so_far_and_follows_the_stream(open_page, app_url, server):
+    """A page redraws Debug only while it is open (ui/debug_visibility.py): opening it must draw the
+    answer at once, and the rows must keep coming."""
+    tokens = numbered_tokens(60)
+    page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=15), "Count slowly, please.")
+    page.wait_for_function("() => window.__seen.length >= 5")
+    page.get_by_role("tab", name="Debug").click()
+    summary = page.locator("#debug-summary")
+    count = "+document.querySelector('#debug-summary td').innerText"  # the summary's chunk count
+    page.wait_for_function(f"() => {count} >= 5", timeout=5_000)  # not the first update's, drawn while closed
+    shown = int(summary.locator("td").first.inner_text())
+    assert "● Streaming" in summary.inner_text()
+    assert page.locator("#debug-table .virtual-row[data-index]").count() >= 5  # its rows, drawn at once
+    # A second of the stream later, the summary and the table have followed it (the newest row is the last).
+    page.wait_for_function(f"n => {count} >= n", arg=shown + 15, timeout=5_000)
+    assert "● Streaming" in summary.inner_text()
+    # The table is redrawn less often (REDRAW_EVERY_MS), but it too has moved on since Debug opened.
+    newest = "Math.max(...[...document.querySelectorAll('#debug-table .virtual-row [data-col=\"0\"]')].map(c => +c.innerText))"
+    page.wait_for_function(f"n => {newest} >= n", arg=shown + 5, timeout=5_000)
+    summary.get_by_text("✓ Complete").wait_for(timeout=30_000)
+
+
 def test_stop_keeps_the_partial_answer_and_closes_the_upstream_request(open_page, app_url, server):
     tokens = numbered_tokens(400)
     page = ask(open_page, app_url, server, Scenario(tokens=tokens, rate=20), "Go on forever.")

@@ -153,7 +153,7 @@ class Frame:
                                 current.chunks, current.view, notes=current.notes, origin=current.origin,
                                 probabilities=current.probabilities, secrets=current.secrets or secrets,
                                 debug=debug, calls=current.calls, requested=arrived,
-                                updates_per_second=budget)) as updates:
+                                updates_per_second=budget, seen=functools.partial(self.debug.pages.seen, session))) as updates:
                             async for update in updates:
                                 yield update
                         following, current, arrived = current.then, None, None  # a next round is timed from its start

@@ -10,6 +10,7 @@ read back from it.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -20,6 +21,7 @@ from llm.lessons.branching import Origin
 from llm.stream.report import SHOWN_ROWS, TABLE_HEADERS, DebugReport, shown_model_name
 from llm.stream.token_probs import TokenLogprob
 
+from .debug_visibility import DebugVisibility
 from .payloads import TIMELINE_GAP, TIMELINE_X, TIMELINE_Y, timeline_value
 
 # While an answer streams, the table shows its latest STREAMING_ROWS chunks and the timeline about
@@ -34,6 +36,7 @@ REDRAW_EVERY_MS = 500
 STREAMING_ROWS = 30
 STREAMING_POINTS = 60
 STREAMING = "● Streaming…"
+DEBUG_TAB = "Debug"  # the tab's label
 _ENDINGS = itertools.count(1)  # each answer's end is a new value of `DebugOutputs.ended`
 WINDOW_NOTE = (f" (until the answer ends, the table shows its latest {STREAMING_ROWS} chunks, and the timeline the longest "
                "wait of each stretch of chunks)")
@@ -79,6 +82,7 @@ class DebugOutputs:
         # A new number each time an answer ends (completes, fails, or is stopped): what follows the latest
         # answer once it ends (the explorer) listens to its change, once per answer, never per update.
         self.ended = gr.State(0)
+        self.pages = DebugVisibility()  # which pages have Debug open: only they see it redrawn as answers stream
 
     @property
     def outputs(self) -> list[gr.components.Component]:
@@ -94,6 +98,20 @@ class DebugOutputs:
     def marks(self) -> list[gr.components.Component]:
         """What Stop redraws: the summary, and the table and timeline with every chunk; and the end."""
         return [self.summary, self.table, self.timeline, self.ended]
+
+    def follow_tabs(self, tabs: gr.Tabs) -> None:
+        """Note which tab each page shows (`DebugVisibility`). Opening Debug while an answer streams draws it
+        at once: its next update may be a while coming (a model that stalls, or thinks)."""
+
+        async def selected(latest: DebugAnswer | None, event: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
+            debug = event.value == DEBUG_TAB
+            self.pages.selected(getattr(request, "session_hash", None) or "", debug)
+            if debug and latest is not None and latest.acc.phase is Phase.STREAMING:
+                return latest.drawn(fresh=True)
+            return gr.skip(), gr.skip(), gr.skip()
+
+        tabs.select(selected, [self.latest], [self.summary, self.table, self.timeline], queue=False,
+                    show_progress="hidden", api_visibility="undocumented")
 
     def unchanged(self) -> tuple[Any, ...]:
         """What an answer function yields for the Debug outputs when there is no answer to show."""
@@ -127,8 +145,9 @@ class DebugAnswer:
 
     def __init__(self, acc: Accumulator, source: str = "", notes: list[str] | None = None,
                  origin: Origin | None = None, probabilities: bool = False,
-                 calls: list[DebugAnswer] | None = None) -> None:
+                 calls: list[DebugAnswer] | None = None, seen: Callable[[], bool] = lambda: True) -> None:
         self.acc = acc
+        self.seen = seen  # whether the page shows Debug now (`DebugVisibility`): redrawn only then
         self.source = source
         self.calls = calls if calls is not None else [self]
         if calls is not None:
@@ -138,21 +157,35 @@ class DebugAnswer:
         self.report = DebugReport()
         self.report.notes = list(notes or [])
         self.report.asked_probabilities = bool(origin and origin.top_logprobs) or probabilities
-        self._drawn: tuple[list[list[Any]], dict[str, Any]] | None = None
+        self._rows: tuple[list[list[Any]], dict[str, Any]] | None = None  # the latest rows and their timeline
         self._drawn_at = 0.0
+        self._drawn: tuple[str, list[list[Any]], dict[str, Any]] | None = None  # the summary too, as last sent
+        self._stale = False  # updates went by unseen since the last drawing
         self._hand_over = HandOver()
         self._hand_over_to_shade = HandOver()
 
     def streaming(self) -> tuple[Any, ...]:
         """(summary, latest rows, their timeline, this answer the first time only, model line, this answer
-        again if it has probabilities (else None), the first time only)."""
+        again if it has probabilities (else None), the first time only). Where Debug is not open, the
+        first update's summary, rows and timeline go out again unchanged (Gradio then sends nothing)."""
+        if self._drawn is None or self.seen():
+            summary, rows, timeline = self.drawn(fresh=self._stale)
+        else:
+            summary, rows, timeline = self._drawn
+            self._stale = True
+        return (summary, rows, timeline, self._hand_over(self), self.model_line(),
+                self._hand_over_to_shade(self.to_shade()), gr.skip())
+
+    def drawn(self, fresh: bool = False) -> tuple[str, list[list[Any]], dict[str, Any]]:
+        """The summary, and the latest rows and their timeline, redrawn if REDRAW_EVERY_MS went by
+        since the last time (or `fresh`)."""
         self.report.update(self.acc.records)
         ms = self.report.stats.last_ms
-        if self._drawn is None or ms - self._drawn_at >= REDRAW_EVERY_MS:
-            rows, points = self.report.latest(STREAMING_ROWS), self.report.points(STREAMING_POINTS)
-            self._drawn, self._drawn_at = (rows, timeline_value(points)), ms
-        return (self.report.summary(self.status()), *self._drawn, self._hand_over(self), self.model_line(),
-                self._hand_over_to_shade(self.to_shade()), gr.skip())
+        if self._rows is None or fresh or ms - self._drawn_at >= REDRAW_EVERY_MS:
+            points = self.report.points(STREAMING_POINTS)
+            self._rows, self._drawn_at, self._stale = (self.report.latest(STREAMING_ROWS), timeline_value(points)), ms, False
+        self._drawn = (self.report.summary(self.status()), *self._rows)
+        return self._drawn
 
     def final(self) -> tuple[Any, ...]:
         """(summary with the sum check when complete, every row, the whole timeline, this answer, model line,

@@ -15,7 +15,7 @@ Tabs do not call it themselves: the frame around it (`answer_frame`) does.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ async def stream_to_page(
     chunks: AsyncIterable[AIMessageChunk], view: PageView, *, notes: list[str] | None = None,
     secrets: tuple[str | None, ...] = (), origin: Origin | None = None, probabilities: bool = False,
     debug: bool = True, calls: list[DebugAnswer] | None = None, requested: float | None = None,
-    updates_per_second: float = UPDATES_PER_SECOND,
+    updates_per_second: float = UPDATES_PER_SECOND, seen: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[tuple[Any, ...]]:
     """Yield page updates, `(*view's outputs, *Debug outputs)`, as `chunks` stream.
 
@@ -65,10 +65,11 @@ async def stream_to_page(
     calls of the same agent run, which this answer's Debug view joins. `requested`: when the visitor
     asked (`time.perf_counter()`); chunk times count from it, a wait in line included.
     `updates_per_second`: the page updates every answer streaming in this process shares (`paced`).
+    `seen()`: whether the visitor's page shows the Debug tab now; it is redrawn only while it does.
     Closing this generator (Stop) closes `chunks`, and with it the request upstream.
     """
     acc = Accumulator(started=requested)
-    answer = DebugAnswer(acc, view.source, notes, origin, probabilities, calls) if debug else NoDebug()
+    answer = DebugAnswer(acc, view.source, notes, origin, probabilities, calls, seen) if debug else NoDebug()
     redraw = getattr(view, "redraw_chars", None)
     interval = (lambda: max(FRAME_SECONDS, redraw(acc) / PAGE_CHARS_PER_SECOND)) if redraw else FRAME_SECONDS
     try:
