@@ -25,7 +25,7 @@ from llm.backends.backend import Backend
 from llm.guards.limits import Limits
 from llm.inert import inert_text
 from serving import guarded_app_kwargs
-from ui.answer_frame import Frame
+from ui.answer_frame import Frame, session_of
 from ui.chat_tab import chat_tab
 from ui.chat_view import THINKING_CSS
 from ui.chunk_files import chunk_files
@@ -111,12 +111,12 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
             did). Being called also makes Gradio set up the visitor's session now, while the visitor
             reads and types, not at the first message (see docs/benchmarks.md). The page opens on Chat,
             with Debug closed."""
-            debug.pages.opened(request.session_hash or "")
+            debug.pages.opened(session_of(request))
             if not backend.started:
                 await asyncio.to_thread(backend.start)
 
         demo.load(page_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
-        debug.follow_tabs(tabs)  # answers redraw Debug only on pages that show it
+        frame.follow_tabs(tabs)  # answers redraw Debug only on pages that show it
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo

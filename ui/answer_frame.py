@@ -35,13 +35,13 @@ from typing import Any
 import gradio as gr
 from langchain_core.messages import AIMessageChunk
 
-from llm import readable_error
+from llm import Phase, readable_error
 from llm.backends.backend import Backend
 from llm.guards.limits import Limits
 from llm.lessons.branching import Origin
 from llm.stream.pacing import UPDATES_PER_SECOND, UPDATES_PER_SECOND_BESIDE_THE_MODEL
 
-from .debug_outputs import DebugAnswer, DebugOutputs
+from .debug_outputs import DEBUG_TAB, DebugAnswer, DebugOutputs
 from .stream_to_page import PageView, stream_to_page
 
 Update = tuple[Any, ...]
@@ -169,6 +169,22 @@ class Frame:
             return answer
 
         return decorate
+
+    def follow_tabs(self, tabs: gr.Tabs) -> None:
+        """Note which tab each page shows (`DebugVisibility`: answers redraw Debug only where it is open).
+        Opening Debug while an answer streams draws it at once: its next update may be a while coming
+        (a model that stalls, or thinks)."""
+        debug = self.debug
+
+        async def selected(latest: DebugAnswer | None, event: gr.SelectData, request: gr.Request) -> Update:
+            opened = event.value == DEBUG_TAB
+            debug.pages.selected(session_of(request), opened)
+            if opened and latest is not None and latest.acc.phase is Phase.STREAMING:
+                return latest.drawn(fresh=True)
+            return gr.skip(), gr.skip(), gr.skip()
+
+        tabs.select(selected, [debug.latest], [debug.summary, debug.table, debug.timeline], queue=False,
+                    show_progress="hidden", api_visibility="undocumented")
 
 
 MARKS = 4  # DebugOutputs.marks: summary, table, timeline, the answer's end

@@ -99,20 +99,6 @@ class DebugOutputs:
         """What Stop redraws: the summary, and the table and timeline with every chunk; and the end."""
         return [self.summary, self.table, self.timeline, self.ended]
 
-    def follow_tabs(self, tabs: gr.Tabs) -> None:
-        """Note which tab each page shows (`DebugVisibility`). Opening Debug while an answer streams draws it
-        at once: its next update may be a while coming (a model that stalls, or thinks)."""
-
-        async def selected(latest: DebugAnswer | None, event: gr.SelectData, request: gr.Request) -> tuple[Any, ...]:
-            debug = event.value == DEBUG_TAB
-            self.pages.selected(getattr(request, "session_hash", None) or "", debug)
-            if debug and latest is not None and latest.acc.phase is Phase.STREAMING:
-                return latest.drawn(fresh=True)
-            return gr.skip(), gr.skip(), gr.skip()
-
-        tabs.select(selected, [self.latest], [self.summary, self.table, self.timeline], queue=False,
-                    show_progress="hidden", api_visibility="undocumented")
-
     def unchanged(self) -> tuple[Any, ...]:
         """What an answer function yields for the Debug outputs when there is no answer to show."""
         return (gr.skip(),) * len(self.outputs)
