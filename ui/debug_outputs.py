@@ -146,7 +146,6 @@ class DebugAnswer:
         self._rows: tuple[list[list[Any]], dict[str, Any]] | None = None  # the latest rows and their timeline
         self._drawn_at = 0.0
         self._drawn: tuple[str, list[list[Any]], dict[str, Any]] | None = None  # the summary too, as last sent
-        self._stale = False  # updates went by unseen since the last drawing
         self._hand_over = HandOver()
         self._hand_over_to_shade = HandOver()
 
@@ -155,10 +154,10 @@ class DebugAnswer:
         again if it has probabilities (else None), the first time only). Where Debug is not open, the
         first update's summary, rows and timeline go out again unchanged (Gradio then sends nothing)."""
         if self._drawn is None or self.seen():
-            summary, rows, timeline = self.drawn(fresh=self._stale)
+            summary, rows, timeline = self.drawn()
         else:
             summary, rows, timeline = self._drawn
-            self._stale = True
+            self._drawn_at = float("-inf")  # drawn afresh as soon as Debug is open
         return (summary, rows, timeline, self._hand_over(self), self.model_line(),
                 self._hand_over_to_shade(self.to_shade()), gr.skip())
 
@@ -169,7 +168,7 @@ class DebugAnswer:
         ms = self.report.stats.last_ms
         if self._rows is None or fresh or ms - self._drawn_at >= REDRAW_EVERY_MS:
             points = self.report.points(STREAMING_POINTS)
-            self._rows, self._drawn_at, self._stale = (self.report.latest(STREAMING_ROWS), timeline_value(points)), ms, False
+            self._rows, self._drawn_at = (self.report.latest(STREAMING_ROWS), timeline_value(points)), ms
         self._drawn = (self.report.summary(self.status()), *self._rows)
         return self._drawn
 
