@@ -12,9 +12,12 @@ from benchmarks.load import Endpoint, open_page
 from tests.openai_server import Scenario, numbered_tokens
 
 
-def component_id(url: str, elem_id: str) -> int:
+def positions(url: str, chat: Endpoint, *elem_ids: str) -> list[int]:
+    """Where the components of these `elem_ids` are among `/chat`'s outputs."""
     config = httpx.get(url + "config", timeout=30).json()
-    return next(c["id"] for c in config["components"] if (c.get("props") or {}).get("elem_id") == elem_id)
+    ids = {(c.get("props") or {}).get("elem_id"): c["id"] for c in config["components"]}
+    outputs = next(d["outputs"] for d in config["dependencies"] if d["id"] == chat.fn_index)
+    return [outputs.index(ids[elem_id]) for elem_id in elem_ids]
 
 
 def tab_switch(url: str) -> int:
@@ -48,17 +51,11 @@ def rows_of(table: dict | list) -> list[list]:
     return table["data"] if isinstance(table, dict) else table
 
 
-def outputs_of(url: str, chat: Endpoint) -> list[int]:
-    config = httpx.get(url + "config", timeout=30).json()
-    return next(d["outputs"] for d in config["dependencies"] if d["id"] == chat.fn_index)
-
-
 def test_a_page_on_the_chat_tab_gets_debug_once_as_the_answer_starts_and_whole_at_its_end(app_url, server):
     tokens = numbered_tokens(60)
     server.scenario = Scenario(tokens=tokens, rate=60)  # a second: the table would be redrawn twice
     chat = Endpoint.find(app_url, "chat")
-    where = outputs_of(app_url, chat)
-    table, summary = where.index(component_id(app_url, "debug-table")), where.index(component_id(app_url, "debug-summary"))
+    table, summary = positions(app_url, chat, "debug-table", "debug-summary")
 
     async def run() -> tuple[list[list], list]:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -79,8 +76,7 @@ def test_opening_debug_draws_the_streaming_answer_and_its_updates_follow(app_url
     tokens = numbered_tokens(90)
     server.scenario = Scenario(tokens=tokens, rate=60)
     chat = Endpoint.find(app_url, "chat")
-    where = outputs_of(app_url, chat)
-    table = where.index(component_id(app_url, "debug-table"))
+    [table] = positions(app_url, chat, "debug-table")
     switch = tab_switch(app_url)
 
     async def select(client: httpx.AsyncClient, session: str, tab: str) -> list:
@@ -114,6 +110,6 @@ def test_a_session_without_a_page_gets_debug_redrawn_as_before(app_url, server):
     """The `/chat` API and the notebook have no tabs: they keep getting every redraw."""
     server.scenario = Scenario(tokens=numbered_tokens(60), rate=60)
     chat = Endpoint.find(app_url, "chat")
-    table = outputs_of(app_url, chat).index(component_id(app_url, "debug-table"))
+    [table] = positions(app_url, chat, "debug-table")
     updates, _ = asyncio.run(stream_updates(app_url, chat, uuid.uuid4().hex))
     assert any(update[table] for update in updates[1:])
