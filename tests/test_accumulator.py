@@ -1,6 +1,7 @@
 """The one streaming loop: running sums, chunk records, closing."""
 
 import asyncio
+import time
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
@@ -240,8 +241,9 @@ def test_paced_shares_the_update_budget_among_streams_at_once():
     assert min(len(batches) for batches in alone) > 30
 
 
-def test_paced_sends_the_first_text_at_once_after_a_role_only_chunk():
-    """A chunk that shows nothing (the role) must not make the first token wait a frame."""
+def test_paced_sends_a_role_only_chunk_with_the_first_text_which_waits_for_nothing():
+    """A chunk that shows nothing (the role) waits for the first token instead of costing an update of its
+    own, and the first token goes out the moment it comes, not a frame later."""
     async def role_then_text():
         for item in ["", "a", "b"]:
             yield item
@@ -251,4 +253,23 @@ def test_paced_sends_the_first_text_at_once_after_a_role_only_chunk():
         return [batch async for batch in paced(role_then_text(), interval=30, shows=shows)]
 
     assert asyncio.run(run(None)) == [[""], ["a", "b"]]  # "a" waited for the frame after ""
-    assert asyncio.run(run(bool)) == [[""], ["a"], ["b"]]
+    assert asyncio.run(run(bool)) == [["", "a"], ["b"]]
+
+
+def test_paced_sends_a_role_only_chunk_alone_when_no_text_follows_within_the_gap():
+    """A server that sends its role and then thinks for a while: Debug still gets the role's chunk as the
+    gap passes, not only with the first token."""
+    async def role_then_pause():
+        yield ""
+        await asyncio.sleep(0.5)
+        yield "a"
+
+    async def run():
+        started, got = time.monotonic(), []
+        async for batch in paced(role_then_pause(), interval=0.05, shows=bool):
+            got.append((batch, time.monotonic() - started))
+        return got
+
+    (first, first_at), (second, second_at) = asyncio.run(run())
+    assert (first, second) == ([""], ["a"])
+    assert first_at < 0.4 < second_at  # the role went alone, well before the text came

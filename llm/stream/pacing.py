@@ -71,9 +71,19 @@ async def paced(
     The first item goes out at once; later ones wait at most that long for company, and
     the last batch goes out as soon as `items` ends. A batch holds at most `max_batch` items: the
     reader waits for the page beyond that. An error from `items` is raised after
-    the items that came before it. Closing this generator closes `items`. With `shows`, a
-    batch none of whose items changes what the page shows (say, a chunk with only the role)
-    does not hold back the next batch: the first token goes out the moment it comes.
+    the items that came before it. Closing this generator closes `items`. With `shows`, items
+    none of which changes what the page shows (say, a chunk with only the role) wait for company,
+    and go with the first item that shows, the moment it comes; if none comes within the same
+    gap (a server that thinks before it answers), they go alone. They never hold back the next batch.
+
+        >>> async def role_then_word(pause):
+        ...     yield ""  # a chunk with only the role
+        ...     await asyncio.sleep(pause)
+        ...     yield "Hi"
+        >>> async def batches(pause):
+        ...     return [batch async for batch in paced(role_then_word(pause), interval=0.05, shows=bool)]
+        >>> asyncio.run(batches(0.01)), asyncio.run(batches(0.2))
+        ([['', 'Hi']], [[''], ['Hi']])
     """
     buffer: list[T] = []
     arrived, taken = asyncio.Event(), asyncio.Event()
@@ -113,12 +123,27 @@ async def paced(
 
     reader = asyncio.create_task(read_ahead())
     last = float("-inf")
+    held: float | None = None  # since when the buffer's items, none of which shows, wait for company
     _Streaming.count += 1
     try:
         while True:
             await arrived.wait()
             least = interval() if callable(interval) else interval
             gap = max(least, _Streaming.count / shared_per_second) if shared_per_second else least
+            if shows is not None and not ended and not any(map(shows, buffer)):
+                # An update that changes nothing on the page still costs one, and the first token waited behind it:
+                # at 10 users, 0.16-0.20 s to the first token against 0.14-0.15 when the role waits for it.
+                held = held or time.monotonic()
+                left = held + gap - time.monotonic()
+                if left > 0:
+                    arrived.clear()
+                    timer = asyncio.get_running_loop().call_later(left, arrived.set)
+                    try:
+                        await arrived.wait()  # the next item, the stream's end, or the gap's
+                    finally:
+                        timer.cancel()
+                    continue
+            held = None
             wait = last + gap - time.monotonic()
             if wait > 0 and not ended:
                 await asyncio.wait({reader}, timeout=wait)  # company for the batch, unless the stream ends
