@@ -131,8 +131,8 @@ async def paced(
             least = interval() if callable(interval) else interval
             gap = max(least, _Streaming.count / shared_per_second) if shared_per_second else least
             if shows is not None and not ended and not any(map(shows, buffer)):
-                # An update that changes nothing on the page still costs one, and the first token waited behind it:
-                # at 10 users, 0.16-0.20 s to the first token against 0.14-0.15 when the role waits for it.
+                # An update that changes nothing on the page still costs one, and the first token waited behind it: at 10
+                # users, first token p50 134-160 ms against 113-119 when the role waits for it (docs/benchmarks.md).
                 held = held or time.monotonic()
                 left = held + gap - time.monotonic()
                 if left > 0:
