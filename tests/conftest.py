@@ -24,13 +24,18 @@ FIRST_CHOSEN_PORT = 10_000  # free_port's lowest: above the well-known and most 
 SECRET = "test-secret-not-a-real-key"  # the key the app under test holds; it must never come back out
 
 
+def ephemeral_ports_start() -> int:
+    """The first port of the range the kernel gives outgoing connections (Linux); 0 where unknown."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    return int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 0
+
+
 def free_port() -> int:
     """A port free now, for a server started next. Chosen below the kernel's ephemeral range where
     there is one: a port the kernel hands out (bind to 0) can go to any outgoing connection before
     the server binds it, and once did (an app in CI: "Cannot find empty port"). Below the range, only
     another test's choice could take it."""
-    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
-    low = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 0
+    low = ephemeral_ports_start()
     for _ in range(100 if low > FIRST_CHOSEN_PORT else 0):
         port = random.randrange(FIRST_CHOSEN_PORT, low)
         with socket.socket() as s:
