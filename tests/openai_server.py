@@ -16,6 +16,7 @@ import json
 import math
 import select
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -153,7 +154,8 @@ class Disconnect:
 
 
 class FakeOpenAIServer:
-    def __init__(self, scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0,
+                 tls: ssl.SSLContext | None = None):
         self.scenario = scenario or Scenario()
         # A scenario for requests whose last user message is exactly this text: one visitor floods
         # while another is answered as usual.
@@ -170,12 +172,15 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
+        if tls is not None:  # HTTPS, as api.openai.com: each connection's handshake on accepting it
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self._scheme}://{host}:{port}/v1"
 
     def start(self) -> FakeOpenAIServer:
         self._thread.start()

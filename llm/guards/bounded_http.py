@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from llm.errors import ReadableError
+from llm.guards.asyncio_network import on_asyncio_network
 
 MAX_LINE_BYTES = 4_000_000
 
@@ -60,10 +61,12 @@ class BoundedLines(httpx.AsyncByteStream):
 
 
 class BoundedTransport(httpx.AsyncBaseTransport):
-    """httpx's own transport, with every response body read through `BoundedLines`."""
+    """httpx's own transport, on asyncio's sockets (`asyncio_network`), with every response body read
+    through `BoundedLines`."""
 
     def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
         self._inner, self._limit = httpx.AsyncHTTPTransport(), limit
+        self.on_asyncio_network = on_asyncio_network(self._inner)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
