@@ -148,6 +148,7 @@ class DebugAnswer:
         self._drawn: tuple[str, list[list[Any]], dict[str, Any]] | None = None  # the summary too, as last sent
         self._hand_over = HandOver()
         self._hand_over_to_shade = HandOver()
+        self._line_sent: str | None = None  # the model line as this answer last set it
 
     def streaming(self) -> tuple[Any, ...]:
         """(summary, latest rows, their timeline, this answer the first time only, model line, this answer
@@ -236,9 +237,15 @@ class DebugAnswer:
                 f"the longest wait of every {self.report.stretch()}; the explorer shows any chunk, the export has all)")
 
     def model_line(self) -> Any:
-        """The header's line naming the model that answered (the server's word, so inert)."""
+        """The header's line naming the model that answered (the server's word, so inert), when it is
+        new to this answer. Setting a State, even to the value it holds, rebuilds its config in Gradio
+        (`SessionState.__setitem__`): 2% of the event loop at 10 users when it went out with every update."""
         name = self.report.stats.model_name
-        return f"**Last answer from:** {inert_code(shown_model_name(name))}" if name else gr.skip()
+        line = f"**Last answer from:** {inert_code(shown_model_name(name))}" if name else None
+        if line is None or line == self._line_sent:
+            return gr.skip()
+        self._line_sent = line
+        return line
 
 
 def shaded(tokens: list[TokenLogprob]) -> list[tuple[str, float]]:
