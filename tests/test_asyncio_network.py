@@ -162,41 +162,34 @@ def test_a_server_that_closes_an_idle_kept_alive_connection_is_asked_again_on_a_
     assert outcomes["asyncio"] == outcomes["anyio"] == [b"one", b"one"]
 
 
-def test_a_server_that_stalls_mid_body_times_out_the_same_way(ca):
+async def stall(writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(3)
+    writer.close()
+
+
+async def reset(writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(0.05)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    writer.transport.abort()
+
+
+async def end(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+@pytest.mark.parametrize(("then", "expected"), [
+    (stall, {httpx.ReadTimeout}), (reset, {httpx.ReadError, httpx.RemoteProtocolError}), (end, {httpx.RemoteProtocolError}),
+], ids=["stalls", "resets", "ends"])
+def test_a_server_that_stops_mid_body_fails_the_same_way(ca, then, expected):
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
         await writer.drain()
-        await asyncio.sleep(3)
-        writer.close()
+        await then(writer)
 
-    outcomes = both_ways(ca, serve, timeout=0.3)
-    assert outcomes["asyncio"] == outcomes["anyio"] == httpx.ReadTimeout
-
-
-def test_a_server_that_resets_mid_body_fails_the_same_way(ca):
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-        await writer.drain()
-        await asyncio.sleep(0.05)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
-        writer.transport.abort()
-
-    outcomes = both_ways(ca, serve)
-    assert outcomes["asyncio"] == outcomes["anyio"] and outcomes["anyio"] in (httpx.ReadError, httpx.RemoteProtocolError)
-
-
-def test_a_server_that_ends_the_stream_mid_body_fails_the_same_way(ca):
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-        await writer.drain()
-        writer.close()
-
-    outcomes = both_ways(ca, serve)
-    assert outcomes["asyncio"] == outcomes["anyio"] == httpx.RemoteProtocolError
+    outcomes = both_ways(ca, serve, timeout=0.3 if then is stall else 5.0)  # only the stall may time out
+    assert outcomes["asyncio"] == outcomes["anyio"] and outcomes["anyio"] in expected
 
 
 def test_a_certificate_the_client_does_not_trust_is_refused_the_same_way(ca):
