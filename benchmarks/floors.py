@@ -52,7 +52,8 @@ def model_floor(base_url: str) -> gr.ChatInterface:
     client: list[httpx.AsyncClient] = []  # made in the server's event loop, at the first answer
 
     async def chat(message: str, history: list):
-        client or client.append(httpx.AsyncClient(timeout=60))
+        if not client:
+            client.append(httpx.AsyncClient(timeout=60))
         body = {"model": "fake", "messages": [{"role": "user", "content": message}], "stream": True}
         text = ""
         async with client[0].stream("POST", base_url + "/chat/completions", json=body) as response:
