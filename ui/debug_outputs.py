@@ -148,7 +148,7 @@ class DebugAnswer:
         self._drawn: tuple[str, list[list[Any]], dict[str, Any]] | None = None  # the summary too, as last sent
         self._hand_over = HandOver()
         self._hand_over_to_shade = HandOver()
-        self._line_sent: str | None = None  # the model line as this answer last set it
+        self._named: str | None = None  # the model name this answer last set the header's line to
 
     def streaming(self) -> tuple[Any, ...]:
         """(summary, latest rows, their timeline, this answer the first time only, model line, this answer
@@ -241,11 +241,10 @@ class DebugAnswer:
         new to this answer. Setting a State, even to the value it holds, rebuilds its config in Gradio
         (`SessionState.__setitem__`): 2% of the event loop at 10 users when it went out with every update."""
         name = self.report.stats.model_name
-        line = f"**Last answer from:** {inert_code(shown_model_name(name))}" if name else None
-        if line is None or line == self._line_sent:
+        if not name or name == self._named:
             return gr.skip()
-        self._line_sent = line
-        return line
+        self._named = name
+        return f"**Last answer from:** {inert_code(shown_model_name(name))}"
 
 
 def shaded(tokens: list[TokenLogprob]) -> list[tuple[str, float]]:
