@@ -109,15 +109,16 @@ async def served(serve: Serve, use: Callable[[str], Awaitable[object]], tls: ssl
         server.close()
 
 
-def both_ways(ca: trustme.CA, serve: Serve, requests: int = 1, timeout: float = 5.0, tls: bool = False) -> dict[str, object]:
+def both_ways(ca: trustme.CA, serve: Serve, requests: int = 1, timeout: float = 5.0,
+              tls: ssl.SSLContext | None = None) -> dict[str, object]:
+    """What `requests` GETs in a row on one client got, on each transport, from `serve` (over `tls` if given)."""
     def use(make: Callable[[], httpx.AsyncHTTPTransport]) -> Callable[[str], Awaitable[object]]:
         async def get(url: str) -> object:
             async with httpx.AsyncClient(transport=make(), timeout=timeout) as client:
                 return [(await client.get(url)).content for _ in range(requests)]
         return get
 
-    return {name: asyncio.run(served(serve, use(make), tls_server(ca) if tls else None))
-            for name, make in transports(ca).items()}
+    return {name: asyncio.run(served(serve, use(make), tls)) for name, make in transports(ca).items()}
 
 
 def response(body: bytes, close: bool = False) -> bytes:
@@ -140,7 +141,7 @@ def test_a_body_past_the_high_water_mark_arrives_whole_and_kept_alive(ca, tls):
             await writer.drain()
         writer.close()
 
-    outcomes = both_ways(ca, serve, requests=2, tls=tls)
+    outcomes = both_ways(ca, serve, requests=2, tls=tls_server(ca) if tls else None)
     assert outcomes["asyncio"] == outcomes["anyio"] == [body, body]
 
 
@@ -202,13 +203,7 @@ def test_a_certificate_the_client_does_not_trust_is_refused_the_same_way(ca):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     stranger.issue_cert("127.0.0.1").configure_cert(context)
 
-    def use(make: Callable[[], httpx.AsyncHTTPTransport]) -> Callable[[str], Awaitable[object]]:
-        async def get(url: str) -> object:
-            async with httpx.AsyncClient(transport=make(), timeout=5) as client:
-                return (await client.get(url)).content
-        return get
-
-    outcomes = {name: asyncio.run(served(serve, use(make), context)) for name, make in transports(ca).items()}
+    outcomes = both_ways(ca, serve, tls=context)
     assert outcomes["asyncio"] == outcomes["anyio"] == httpx.ConnectError
 
 
