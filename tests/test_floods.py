@@ -16,6 +16,10 @@ from tests.openai_server import Scenario
 pytestmark = pytest.mark.slow
 
 HUNDRED_KB = json.dumps({"countries": [{"name": f"Country {i}", "population": i * 1000} for i in range(2500)]})
+# For Stop: ten times as long, so the server is still sending when Stop lands. The server writes about
+# 10,000 tokens a second and the app's socket buffers grow to hold what it has not read, so the 30,000
+# tokens of the 100 KB one had sometimes all been sent by then, and no hang-up was left to see.
+ONE_MB = json.dumps({"countries": [{"name": f"Country {i}", "population": i * 1000} for i in range(25_000)]})
 FLOODS = {
     "a 10 MB calculator expression": ("/tools", [FLOOD], Scenario(tool_calls=[{
         "name": "calculator", "arguments": json.dumps({"expression": "1+" * 5_000_000 + "1"}), "id": "c1"}],
@@ -56,8 +60,8 @@ def test_another_visitors_first_token_waits_under_a_second_more_during_a_flood(f
 
 def test_stop_during_a_flood_frees_the_cpu_at_once(flooded_app, server):
     app, url = flooded_app
-    api, args, flood, _ = FLOODS["a 100 KB JSON answer through the JSON parser"]
-    report = measure_flood(server, app.pid, url, api, args, flood, stop_after=2.0)
+    api, args, _, _ = FLOODS["a 100 KB JSON answer through the JSON parser"]
+    report = measure_flood(server, app.pid, url, api, args, Scenario(tokens=pieces_of(ONE_MB, 4)), stop_after=2.0)
     assert report.error is None and report.cpu_after_stop is not None, (report.error, report.cpu_after_stop)
     # It had been read to its end 1 Stop in 3 (a cancel lost in langchain-openai's wait_for: llm/stream/thinking.py)
     assert report.closed_upstream, "the request upstream was not closed"
