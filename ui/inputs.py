@@ -2,7 +2,8 @@
 gets a sentence from `llm.guards.limits` instead of an exception inside Gradio's preprocessing.
 
 They look and behave like `gr.Slider`, `gr.Dropdown`, `gr.CheckboxGroup` and `gr.Textbox` in the page (`is_template`: the same
-frontend); only what reaches the function differs.
+frontend); only what reaches the function differs. Their preprocess is a type check at most, so it
+runs on the event loop (`preprocess_on_loop`, read by `ui/loop_preprocess.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class CheckedSlider(gr.Slider):
     """A slider whose value is checked by the answer function, not by Gradio."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload
@@ -26,6 +28,7 @@ class CheckedDropdown(gr.Dropdown):
     the function's sentence, not Gradio's error."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload
@@ -35,6 +38,7 @@ class CheckedCheckboxGroup(gr.CheckboxGroup):
     """A checkbox group whose value is checked by the answer function, like `CheckedDropdown`."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload
@@ -45,6 +49,7 @@ class CheckedTextbox(gr.Textbox):
     anything else unchanged, to be checked."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return _text(payload)
@@ -54,6 +59,7 @@ class MessageBox(gr.Textbox):
     """The chat's message box: ChatInterface itself reads the message, so it must be text."""
 
     is_template = True  # the frontend is the base class's: a direct subclass of gr.Textbox
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         payload = _text(payload)
@@ -70,6 +76,7 @@ class CheckedRadio(gr.Radio):
     """Radio buttons whose value is checked by the function, like `CheckedDropdown`."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload
@@ -80,6 +87,7 @@ class CheckedNumber(gr.Number):
     rounding or error."""
 
     is_template = True
+    preprocess_on_loop = True
 
     def preprocess(self, payload: Any) -> Any:
         return payload

@@ -61,6 +61,7 @@ class ModelPicker(gr.Dropdown):
     when the app launches (`Backend.start`), not when this module is imported."""
 
     is_template = True
+    preprocess_on_loop = True  # its preprocess passes the value on: the tab checks it (`check_text`)
     _backend: Backend
 
     @classmethod
@@ -81,3 +82,7 @@ class ModelPicker(gr.Dropdown):
         else:
             self.info = "The server did not list its models; type a model name."
         return super().get_config(cls) if cls is not None else super().get_config()
+
+    def preprocess(self, payload: Any) -> Any:
+        """The value as sent, a name not listed included (`allow_custom_value`), without reading the list."""
+        return payload
