@@ -1,5 +1,7 @@
 """`python app.py` as a person runs it: flags, Gradio's variables, no configuration at all."""
 
+import sys
+
 import httpx
 import pytest
 
@@ -37,3 +39,33 @@ def test_a_broken_setting_still_opens_the_page_and_names_the_variable():
     with running_app(["--port", str(port)], {"LLM_PROVIDER": "anthropic"}, port) as url:
         config = httpx.get(f"{url}config").text
     assert "Not ready" in config and "LLM_PROVIDER must be" in config
+
+
+
+def test_a_missing_module_fails_to_import_without_a_search_and_an_installed_one_is_untouched(monkeypatch):
+    import importlib.machinery
+
+    from gradio.utils import MatplotlibBackendMananger
+
+    from app import missing_imports_fail_at_once
+
+    assert "matplotlib" not in sys.modules, "installed here: this test needs it missing"
+    searches = []
+    find_spec = importlib.machinery.PathFinder.find_spec
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec",
+                        classmethod(lambda cls, name, *args: searches.append(name) or find_spec(name, *args)))
+    with MatplotlibBackendMananger():  # what Gradio does around every step of every event
+        pass
+    assert searches.count("matplotlib") == 2  # missing: every path searched, on entering and on leaving
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # installed, not imported yet
+    try:
+        missing_imports_fail_at_once("matplotlib", "colorsys")
+        searches.clear()
+        with MatplotlibBackendMananger():
+            pass
+        with pytest.raises(ImportError):
+            import matplotlib  # noqa: F401
+        assert searches == [] and sys.modules["matplotlib"] is None
+        assert "colorsys" not in sys.modules  # found, so left for its own import
+    finally:
+        sys.modules.pop("matplotlib", None)
