@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 
+import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client, handle_file
@@ -272,8 +273,24 @@ def test_a_script_opening_sessions_cannot_evict_another_addresss_conversation(op
         visitor.predict("and now?", "Be brief.", 0.5, 50, api_name="/chat")
         sent = [m["content"] for m in openai_server.requests[-1]["messages"]]
         assert "remember tangerine" in sent  # the visitor's conversation is still there
+        # Nor did two answers build one up: Gradio rebuilt a config into it at every State set (serving.py)
+        assert list(store.session_data[visitor.session_hash].components) == []
     finally:
         demo.close()
+
+
+@pytest.mark.parametrize("renders", [False, True])
+def test_a_session_builds_no_config_copy_unless_the_page_renders(renders):
+    from serving import _NothingToCopy, _SessionState
+
+    with gr.Blocks() as page:
+        box = gr.Textbox()
+        if renders:
+            gr.render(inputs=box)(lambda text: gr.Markdown(text))
+    state = _SessionState(_NothingToCopy(page))
+    state[box._id] = box  # as Gradio does for a block an event updates
+    state._update_value_in_config(box._id, "typed")  # and for each input of an event
+    assert [c["props"]["value"] for c in state.components] == (["typed"] if renders else [])
 
 
 # the small ones -----------------------------------------------------------------------------------
