@@ -121,6 +121,11 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
         demo.load(page_opened, None, None, queue=False, show_progress="hidden", api_visibility="undocumented")
         frame.follow_tabs(tabs)  # answers redraw Debug only on pages that show it
     preprocess_on_the_loop(demo)  # the answers' inputs, checked on the loop: a first token sooner under load
+    # When each event ends, Gradio sums up every event it keeps (up to 10,000) with pandas, for the latency
+    # figures on the API page: 1.7-8 ms of a worker thread's CPU an answer, holding the GIL that the event
+    # loop needs. Every 100 events is plenty for those figures (the release here does it every event; its
+    # pull request, gradio-app/gradio#11764, meant every 10). An owner's own setting stands.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
     demo.queue(max_size=defaults.queue_max_size)
     return demo

@@ -332,3 +332,22 @@ def test_counting_tokens_waits_llm_timeout_not_30_seconds(monkeypatch):
         with pytest.raises(httpx.ReadTimeout):
             model.get_num_tokens_from_messages([AIMessageChunk(content="hi")])
         assert time.monotonic() - started < 10
+
+
+def test_answers_do_not_each_sum_up_every_event_kept(openai_server, monkeypatch):
+    """Gradio's API-page figures are summed up every 100 events, not after each (app.py)."""
+    from gradio.queueing import Queue
+
+    monkeypatch.delenv("GRADIO_ANALYTICS_CACHE_FREQUENCY", raising=False)
+    tables = []
+    get_df = Queue._get_df
+    monkeypatch.setattr(Queue, "_get_df", staticmethod(lambda records: tables.append(len(records)) or get_df(records)))
+    openai_server.reset(Scenario(tokens=numbered_tokens(3)))
+    demo, url = launch(server_settings(openai_server))
+    try:
+        client = Client(url, verbose=False)
+        answers = [client.predict(f"hi {i}", "Be brief.", 0.5, 10, api_name="/chat")[0] for i in range(3)]
+    finally:
+        demo.close()
+    assert answers == ["".join(numbered_tokens(3))] * 3
+    assert tables == []  # the first sum comes at the 100th event
