@@ -4,6 +4,7 @@ reach the tabs as through Gradio's preprocessing, without a worker thread for ea
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import gradio as gr
 import pytest
@@ -100,3 +101,18 @@ def test_other_events_are_left_as_gradio_made_them(inputs):
     block_fn = next(iter(demo.fns.values()))
     assert preprocess_on_the_loop(demo) == 0
     assert block_fn.preprocess is True and block_fn.fn is answer
+
+
+def test_gradio_reads_the_same_type_hints_already_evaluated(openai_server):
+    import typing
+
+    from gradio import utils
+
+    from app import build_demo
+
+    demo = build_demo(server_settings(openai_server))
+    chat = next(block_fn.fn for block_fn in demo.fns.values() if block_fn.api_name == "chat")
+    hints = utils.get_type_hints(chat)  # as Gradio reads them at every event
+    assert hints == typing.get_type_hints(inspect.unwrap(chat)) and hints["request"] is gr.Request
+    assert isinstance(inspect.unwrap(chat).__annotations__["request"], str)  # `from __future__ import annotations`
+    assert not any(isinstance(hint, str) for hint in chat.__annotations__.values())  # evaluated once, here

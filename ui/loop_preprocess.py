@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import AsyncIterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any
 
 import gradio as gr
@@ -72,5 +73,10 @@ def _inline(block_fn: BlockFunction) -> bool:
             async for update in updates:
                 yield update
 
+    # Gradio reads the function's type hints at every event (`special_args`, for gr.Request); from a
+    # module with `from __future__ import annotations` each is a string to evaluate again: 0.26 ms an
+    # event for the chat's, 0.02 ms once evaluated here.
+    with suppress(Exception):  # a name it cannot resolve: Gradio's own reading, as before
+        preprocessed.__annotations__ = typing.get_type_hints(fn)
     block_fn.fn, block_fn.preprocess = preprocessed, False
     return True
