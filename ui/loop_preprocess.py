@@ -3,13 +3,13 @@
 Gradio preprocesses an event's inputs one at a time, each on a worker thread
 (`anyio.to_thread.run_sync(block.preprocess)` in `Blocks.preprocess_data`), and each hop back waits
 its turn on the event loop that every visitor shares. With ten visitors streaming, `/chat`'s seven
-inputs took 51-62 ms before the answer function started, the largest part of a first token's wait;
-with the same conversions run inline, 1.4 ms (docs/benchmarks.md, "Sixth pass"). This app's own
-inputs (`ui/inputs.py`) say so with `preprocess_on_loop`: their preprocess is a type check at most,
-with no file, no I/O and no size-dependent work; so is `gr.Code`'s. An event whose inputs are all such, or `gr.State`,
-gets Gradio's preprocessing turned off and the same `preprocess` calls made inline, before anything
-reads the values (ChatInterface reads the message before the tab's function runs). Any other event is
-left as Gradio made it.
+inputs took 49 ms before the answer function started, the largest part of a first token's wait; with
+the same conversions run inline, 1.0 ms (docs/benchmarks.md, "Sixth pass"). This app's own inputs
+(`ui/inputs.py`) say so with `preprocess_on_loop`: their preprocess is a type check at most, with no
+file, no I/O and no size-dependent work; so is `gr.Code`'s. An event whose inputs are all such, or
+`gr.State`, gets Gradio's preprocessing turned off and the same `preprocess` calls made inline, before
+anything reads the values (ChatInterface reads the message before the tab's function runs). Any other
+event is left as Gradio made it.
 
     >>> import gradio as gr
     >>> from ui.inputs import MessageBox
@@ -56,13 +56,14 @@ def _on_loop(block: Any) -> bool:
 def _inline(block_fn: BlockFunction) -> bool:
     fn, inputs = block_fn.fn, list(block_fn.inputs)
     if (not block_fn.preprocess or not inspect.isasyncgenfunction(fn) or block_fn.inputs_as_dict
-            or block_fn.component_prop_inputs or block_fn.batch or not inputs):
+            or block_fn.component_prop_inputs or block_fn.input_keyword_names or block_fn.batch or not inputs):
         return False
     if not all(isinstance(block, gr.State) or _on_loop(block) for block in inputs):
         return False
     if all(isinstance(block, gr.State) for block in inputs):  # no hop to save
         return False
-    # Gradio hands a State's value over as it is, preprocessing or not.
+    # Gradio hands a State's value over as it is, preprocessing or not. The others' preprocess, as built:
+    # it depends on no property that an update of the component in a session could change.
     convert = [None if isinstance(block, gr.State) else block.preprocess for block in inputs]
 
     @functools.wraps(fn)  # Gradio reads the signature through it (gr.Request, the API's parameters)
