@@ -88,14 +88,15 @@ def _no_config(*_: Any) -> dict[str, Any]:
 
 
 class _SessionState(SessionState):
-    """Gradio's session state, with no copy of the blocks' configs built up in it either. Gradio
-    rebuilds a block's config into that copy on a session's first use of each input and output, and
-    at every set of a `gr.State`: about 107 rebuilds in a 100-token answer, 35-140 µs each (4 ms of
-    an answer's 90 ms of CPU). The copy is read only by deep links, which this page does not offer.
-    A page with `gr.render` keeps Gradio's way: there the session's configs redraw what it renders."""
+    """Gradio's session state, with no copy of the blocks' configs made when it starts (`_NothingToCopy`)
+    nor built up in it later. Gradio rebuilds a block's config into that copy on a session's first use
+    of each input and output, and at every set of a `gr.State`: about 107 rebuilds in a 100-token
+    answer, 35-140 µs each (4 ms of an answer's 90 ms of CPU). The copy is read only by deep links,
+    which this page does not offer. A page with `gr.render` keeps Gradio's way after it starts: there
+    the session's configs redraw what it renders."""
 
-    def __init__(self, blocks: Any) -> None:
-        super().__init__(blocks)
+    def __init__(self, page: Any) -> None:
+        super().__init__(_NothingToCopy(page))  # none built when it starts (above)
         if not self.blocks_config.renderables:
             self.blocks_config.config_for_block = _no_config  # type: ignore[method-assign]  # this session's copy only
 
@@ -130,7 +131,7 @@ class SessionsPerAddress(StateHolder):
         # deep links only, which this app does not offer; nor is it built up later (`_SessionState`).
         # Building that copy was 12% of the app's CPU at 100 users (py-spy, issue 26), so it is not built:
         # the new session's state is made from a view of the page that lists no blocks to copy.
-        self.session_data[session_id] = _SessionState(_NothingToCopy(self.blocks))
+        self.session_data[session_id] = _SessionState(self.blocks)
         return super().__getitem__(session_id)
 
     def sessions_of(self, address: str) -> list[str]:

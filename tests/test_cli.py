@@ -41,7 +41,6 @@ def test_a_broken_setting_still_opens_the_page_and_names_the_variable():
     assert "Not ready" in config and "LLM_PROVIDER must be" in config
 
 
-
 def test_a_missing_module_fails_to_import_without_a_search_and_an_installed_one_is_untouched(monkeypatch):
     import importlib.machinery
 

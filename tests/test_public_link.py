@@ -281,13 +281,13 @@ def test_a_script_opening_sessions_cannot_evict_another_addresss_conversation(op
 
 @pytest.mark.parametrize("renders", [False, True])
 def test_a_session_builds_no_config_copy_unless_the_page_renders(renders):
-    from serving import _NothingToCopy, _SessionState
+    from serving import _SessionState
 
     with gr.Blocks() as page:
         box = gr.Textbox()
         if renders:
             gr.render(inputs=box)(lambda text: gr.Markdown(text))
-    state = _SessionState(_NothingToCopy(page))
+    state = _SessionState(page)
     state[box._id] = box  # as Gradio does for a block an event updates
     state._update_value_in_config(box._id, "typed")  # and for each input of an event
     assert [c["props"]["value"] for c in state.components] == (["typed"] if renders else [])

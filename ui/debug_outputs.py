@@ -238,8 +238,8 @@ class DebugAnswer:
 
     def model_line(self) -> Any:
         """The header's line naming the model that answered (the server's word, so inert), when it is
-        new to this answer. Setting a State, even to the value it holds, rebuilds its config in Gradio
-        (`SessionState.__setitem__`): 2% of the event loop at 10 users when it went out with every update."""
+        new to this answer. Each State set is a step of Gradio's postprocessing (and, before sessions stopped
+        rebuilding configs, `serving.py`, a config rebuilt: 2% of the event loop at 10 users), so once."""
         name = self.report.stats.model_name
         if not name or name == self._named:
             return gr.skip()
