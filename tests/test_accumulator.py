@@ -178,11 +178,35 @@ def test_closing_paced_stops_a_source_that_swallows_the_cancel():
 
     async def run():
         loop = paced(stubborn(), interval=0)
-        await anext(loop)
+        await anext(loop)  # the first chunk, read in paced's own task
+        await anext(loop)  # the second, read by the reader, now reading the third
         await loop.aclose()
 
     asyncio.run(run())
     assert swallowed and closed == swallowed  # the source was closed at the chunk the cancel met
+
+
+def test_a_source_is_read_first_in_the_callers_task_and_closed_with_paced_before_the_reader_runs():
+    """The first read is the caller's (a new task would start after everything else waiting on the
+    loop); closed right after it, before the reader's first turn, the source is closed there."""
+    tasks, closed = [], []
+
+    async def source():
+        try:
+            for i in range(5):
+                tasks.append(asyncio.current_task())
+                yield i
+        finally:
+            closed.append(True)
+
+    async def run():
+        loop = paced(source(), interval=0)
+        first = await anext(loop)
+        await loop.aclose()
+        return first, asyncio.current_task()
+
+    first, caller = asyncio.run(run())
+    assert first == [0] and tasks == [caller] and closed == [True]
 
 
 def test_paced_gives_a_slow_page_fewer_bigger_batches():

@@ -11,6 +11,14 @@ file, no I/O and no size-dependent work; so is `gr.Code`'s. An event whose input
 anything reads the values (ChatInterface reads the message before the tab's function runs). Any other
 event is left as Gradio made it.
 
+Gradio also calls every streaming function on a worker thread just to make its generator
+(`Blocks.call_function`: whatever is not a coroutine function goes through `anyio.to_thread.run_sync`).
+Calling an async generator function runs none of its body, so there is nothing there to keep off the
+loop, only the hop: with ten visitors at once, the answer started 18 ms after Gradio called it (median;
+the worker waits for the GIL the busy loop holds, then its result waits its turn on the loop).
+`async_generators_made_on_the_loop` makes such a call's generator at once, and leaves every other call
+to its thread.
+
     >>> import gradio as gr
     >>> from ui.inputs import MessageBox
     >>> async def echo(message):
@@ -39,13 +47,46 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
 from typing import Any
 
+import anyio.to_thread
 import gradio as gr
 from gradio.block_function import BlockFunction
 
 
 def preprocess_on_the_loop(blocks: gr.Blocks) -> int:
-    """Preprocess inline every streaming event of `blocks` whose inputs all allow it; how many there were."""
+    """Preprocess inline every streaming event of `blocks` whose inputs all allow it; how many there were.
+    Also makes every streaming function's generator on the loop (`async_generators_made_on_the_loop`)."""
+    async_generators_made_on_the_loop()
     return sum(_inline(block_fn) for block_fn in blocks.fns.values())
+
+
+def async_generators_made_on_the_loop() -> None:
+    """Have `anyio.to_thread.run_sync(f, *args)` return `f(*args)` at once when `f` is an async generator
+    function (making the generator runs none of its body); any other `f` goes to its thread as before.
+    Once per process.
+
+        >>> import anyio, anyio.to_thread, threading
+        >>> async def where():
+        ...     yield threading.current_thread() is threading.main_thread()
+        >>> async def first():
+        ...     return await anext(await anyio.to_thread.run_sync(where))
+        >>> async_generators_made_on_the_loop()
+        >>> anyio.run(first)  # made on the loop's thread, as its body would run anyway
+        True
+        >>> anyio.run(anyio.to_thread.run_sync, threading.current_thread) is threading.main_thread()
+        False
+    """
+    run_sync = anyio.to_thread.run_sync
+    if getattr(run_sync, "makes_async_generators_inline", False):
+        return
+
+    @functools.wraps(run_sync)
+    async def run_sync_or_make_generator(func: Any, *args: Any, **kwargs: Any) -> Any:
+        if inspect.isasyncgenfunction(func):
+            return func(*args)
+        return await run_sync(func, *args, **kwargs)
+
+    run_sync_or_make_generator.makes_async_generators_inline = True  # type: ignore[attr-defined]
+    anyio.to_thread.run_sync = run_sync_or_make_generator
 
 
 def _on_loop(block: Any) -> bool:

@@ -96,9 +96,25 @@ async def paced(
     # machine: 12 of 25 runs). The chunk is where the reader sees this and stops.
     closing = asyncio.Event()
 
+    stream = aiter(items)  # one iterator, read first here and then by the reader
+
+    async def close_items() -> None:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def read_first() -> None:
+        try:
+            buffer.append(await anext(stream))
+        except StopAsyncIteration:
+            ended.append(None)
+        except Exception as error:
+            ended.append(error)
+        arrived.set()
+
     async def read_ahead() -> None:
         try:
-            async for item in items:
+            async for item in stream:
                 if closing.is_set():
                     break
                 buffer.append(item)
@@ -116,16 +132,20 @@ async def paced(
         else:
             ended.append(None)
         finally:
-            aclose = getattr(items, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_items()
         arrived.set()
 
-    reader = asyncio.create_task(read_ahead())
+    reader: asyncio.Task[None] | None = None
     last = float("-inf")
     held: float | None = None  # since when the buffer's items, none of which shows, wait for company
     _Streaming.count += 1
     try:
+        # The first item is read in this task, the rest in the reader's. A new task first runs after
+        # everything already waiting on the loop: with ten visitors at once, the first read (which
+        # sends the request upstream) started 10-13 ms later in a task of its own (median).
+        await read_first()
+        if not ended:
+            reader = asyncio.create_task(read_ahead())
         while True:
             await arrived.wait()
             least = interval() if callable(interval) else interval
@@ -145,7 +165,7 @@ async def paced(
                     continue
             held = None
             wait = last + gap - time.monotonic()
-            if wait > 0 and not ended:
+            if wait > 0 and not ended and reader is not None:
                 await asyncio.wait({reader}, timeout=wait)  # company for the batch, unless the stream ends
             arrived.clear()
             batch = buffer[:]
@@ -162,6 +182,8 @@ async def paced(
     finally:
         _Streaming.count -= 1
         closing.set()
-        reader.cancel()
-        with suppress(BaseException):
-            await reader
+        if reader is not None:
+            reader.cancel()
+            with suppress(BaseException):
+                await reader
+        await close_items()  # as the reader does; here for a stream it never read (closed before its first turn)
