@@ -1,5 +1,5 @@
 """The model client's sockets on asyncio (`llm.guards.asyncio_network`): a whole answer streams over
-HTTP and TLS, and every way a connection can go wrong ends as it does on httpx's own (AnyIO) path."""
+HTTP and TLS, and every way a connection can go wrong ends as it does on httpx2's own (AnyIO) path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import ssl
 import struct
 from collections.abc import Awaitable, Callable
 
-import httpx
+import httpx2
 import pytest
 import trustme
 
@@ -37,7 +37,7 @@ def tls_server(ca: trustme.CA) -> ssl.SSLContext:
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 def test_the_app_model_streams_a_whole_answer_on_asyncio_sockets(ca, tls, monkeypatch, tmp_path):
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem") if tls else "")  # httpx reads it as the client starts
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem") if tls else "")  # httpx2 reads it as the client starts
     with FakeOpenAIServer(Scenario(tokens=WORDS), tls=tls_server(ca) if tls else None) as server:
         assert server.base_url.startswith("https://" if tls else "http://")
         model = build_chat_model(Settings.from_env({"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k",
@@ -48,6 +48,31 @@ def test_the_app_model_streams_a_whole_answer_on_asyncio_sockets(ca, tls, monkey
 
         assert asyncio.run(answer()) == "".join(WORDS)
         assert server.completed == 1
+
+
+def test_an_answers_request_takes_no_round_trip_through_the_event_loop(monkeypatch):
+    """httpcore's connection locks each waited one turn of the event loop, even with no one else holding
+    them (AnyIO's `cancel_shielded_checkpoint`): two before a request's headers went out, one as it
+    closed, and at ten visitors at once a turn took 10-20 ms. httpx2's take theirs at once."""
+    from anyio._backends._asyncio import AsyncIOBackend
+
+    turns: list[int] = []
+    checkpoint = AsyncIOBackend.cancel_shielded_checkpoint
+
+    async def counted() -> None:
+        turns.append(1)
+        await checkpoint()
+
+    monkeypatch.setattr(AsyncIOBackend, "cancel_shielded_checkpoint", classmethod(lambda cls: counted()))
+    with FakeOpenAIServer(Scenario(tokens=WORDS)) as server:
+        model = build_chat_model(Settings.from_env({"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k",
+                                                    "OPENAI_MODEL": "fake"}, dotenv=False))
+
+        async def answer() -> str:
+            return "".join([chunk.text async for chunk in model.astream("hi")])
+
+        assert asyncio.run(answer()) == "".join(WORDS)
+    assert turns == []
 
 
 def test_one_model_answers_in_one_event_loop_after_another():
@@ -66,10 +91,10 @@ def test_one_model_answers_in_one_event_loop_after_another():
 
 def test_the_transport_opens_its_connections_on_asyncio_sockets(ca):
     transport = BoundedTransport()
-    assert transport.on_asyncio_network  # False would mean httpx or httpcore changed under it: see on_asyncio_network
+    assert transport.on_asyncio_network  # False would mean httpx2 or httpcore2 changed under it: see on_asyncio_network
 
     async def get(url: str) -> tuple[object, bytes]:
-        async with httpx.AsyncClient(transport=transport) as client, client.stream("GET", url) as response:
+        async with httpx2.AsyncClient(transport=transport) as client, client.stream("GET", url) as response:
             return response.extensions["network_stream"], await response.aread()
 
     with FakeOpenAIServer() as server:
@@ -78,23 +103,23 @@ def test_the_transport_opens_its_connections_on_asyncio_sockets(ca):
 
 
 def test_a_transport_it_was_not_written_for_is_left_as_it_is():
-    assert not on_asyncio_network(httpx.AsyncHTTPTransport(proxy="http://127.0.0.1:9"))  # a proxy's pool: untouched
+    assert not on_asyncio_network(httpx2.AsyncHTTPTransport(proxy="http://127.0.0.1:9"))  # a proxy's pool: untouched
     assert not on_asyncio_network(object())
 
 
-# Each case below runs on httpx's own transport and on this one, against the same real server on
-# loopback, and must end the same way: the answer's bytes, or the same httpx exception.
+# Each case below runs on httpx2's own transport and on this one, against the same real server on
+# loopback, and must end the same way: the answer's bytes, or the same httpx2 exception.
 
-def transports(ca: trustme.CA) -> dict[str, Callable[[], httpx.AsyncHTTPTransport]]:
+def transports(ca: trustme.CA) -> dict[str, Callable[[], httpx2.AsyncHTTPTransport]]:
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
 
-    def ours() -> httpx.AsyncHTTPTransport:
-        transport = httpx.AsyncHTTPTransport(verify=trusted)
+    def ours() -> httpx2.AsyncHTTPTransport:
+        transport = httpx2.AsyncHTTPTransport(verify=trusted)
         assert on_asyncio_network(transport)
         return transport
 
-    return {"anyio": lambda: httpx.AsyncHTTPTransport(verify=trusted), "asyncio": ours}
+    return {"anyio": lambda: httpx2.AsyncHTTPTransport(verify=trusted), "asyncio": ours}
 
 
 async def served(serve: Serve, use: Callable[[str], Awaitable[object]], tls: ssl.SSLContext | None = None) -> object:
@@ -103,7 +128,7 @@ async def served(serve: Serve, use: Callable[[str], Awaitable[object]], tls: ssl
     port = server.sockets[0].getsockname()[1]
     try:
         return await use(f"{'https' if tls else 'http'}://127.0.0.1:{port}/")
-    except httpx.HTTPError as error:
+    except httpx2.HTTPError as error:
         return type(error)
     finally:
         server.close()
@@ -112,9 +137,9 @@ async def served(serve: Serve, use: Callable[[str], Awaitable[object]], tls: ssl
 def both_ways(ca: trustme.CA, serve: Serve, requests: int = 1, timeout: float = 5.0,
               tls: ssl.SSLContext | None = None) -> dict[str, object]:
     """What `requests` GETs in a row on one client got, on each transport, from `serve` (over `tls` if given)."""
-    def use(make: Callable[[], httpx.AsyncHTTPTransport]) -> Callable[[str], Awaitable[object]]:
+    def use(make: Callable[[], httpx2.AsyncHTTPTransport]) -> Callable[[str], Awaitable[object]]:
         async def get(url: str) -> object:
-            async with httpx.AsyncClient(transport=make(), timeout=timeout) as client:
+            async with httpx2.AsyncClient(transport=make(), timeout=timeout) as client:
                 return [(await client.get(url)).content for _ in range(requests)]
         return get
 
@@ -152,8 +177,8 @@ def test_a_server_that_closes_an_idle_kept_alive_connection_is_asked_again_on_a_
         await writer.drain()
         writer.close()
 
-    async def settle_then_twice(url: str, make: Callable[[], httpx.AsyncHTTPTransport]) -> list[bytes]:
-        async with httpx.AsyncClient(transport=make(), timeout=5) as client:
+    async def settle_then_twice(url: str, make: Callable[[], httpx2.AsyncHTTPTransport]) -> list[bytes]:
+        async with httpx2.AsyncClient(transport=make(), timeout=5) as client:
             first = (await client.get(url)).content
             await asyncio.sleep(0.2)  # the server's close arrives while the connection is idle in the pool
             return [first, (await client.get(url)).content]
@@ -180,7 +205,7 @@ async def end(writer: asyncio.StreamWriter) -> None:
 
 
 @pytest.mark.parametrize(("then", "expected"), [
-    (stall, {httpx.ReadTimeout}), (reset, {httpx.ReadError, httpx.RemoteProtocolError}), (end, {httpx.RemoteProtocolError}),
+    (stall, {httpx2.ReadTimeout}), (reset, {httpx2.ReadError, httpx2.RemoteProtocolError}), (end, {httpx2.RemoteProtocolError}),
 ], ids=["stalls", "resets", "ends"])
 def test_a_server_that_stops_mid_body_fails_the_same_way(ca, then, expected):
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -204,7 +229,7 @@ def test_a_certificate_the_client_does_not_trust_is_refused_the_same_way(ca):
     stranger.issue_cert("127.0.0.1").configure_cert(context)
 
     outcomes = both_ways(ca, serve, tls=context)
-    assert outcomes["asyncio"] == outcomes["anyio"] == httpx.ConnectError
+    assert outcomes["asyncio"] == outcomes["anyio"] == httpx2.ConnectError
 
 
 def test_a_port_nobody_listens_on_is_refused_the_same_way(ca):
@@ -212,12 +237,12 @@ def test_a_port_nobody_listens_on_is_refused_the_same_way(ca):
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # bound, not listening: a connection is refused
 
-        async def get(make: Callable[[], httpx.AsyncHTTPTransport]) -> object:
-            async with httpx.AsyncClient(transport=make(), timeout=5) as client:
+        async def get(make: Callable[[], httpx2.AsyncHTTPTransport]) -> object:
+            async with httpx2.AsyncClient(transport=make(), timeout=5) as client:
                 try:
                     return (await client.get(f"http://127.0.0.1:{port}/")).content
-                except httpx.HTTPError as error:
+                except httpx2.HTTPError as error:
                     return type(error)
 
         outcomes = {name: asyncio.run(get(make)) for name, make in transports(ca).items()}
-    assert outcomes["asyncio"] == outcomes["anyio"] == httpx.ConnectError
+    assert outcomes["asyncio"] == outcomes["anyio"] == httpx2.ConnectError

@@ -1,15 +1,15 @@
-"""httpcore's network backend on asyncio's own transports, for the model client's streaming reads.
+"""httpcore2's network backend on asyncio's own transports, for the model client's streaming reads.
 
-httpx reads a server's stream through httpcore, which on asyncio goes through AnyIO. Each read of
-a chunk then costs an `anyio.fail_after` cancel scope with its own timer, a `map_exceptions`
-context manager, and a `resume_reading()` / `pause_reading()` pair (two `epoll_ctl` calls) around
-the receive. With ten visitors streaming, that path was about a tenth of the busy time of the event
-loop they all share (py-spy; docs/benchmarks.md, "Against Gradio's own floor"). httpcore removed its
-own asyncio backend in favour of AnyIO and declined to add it back (encode/httpcore#930, wontfix);
-its pydantic fork has one under review (pydantic/httpx2#1170). This is the thin layer until a
-release has it: a protocol that keeps what arrives in a buffer (pausing the socket only past
-`HIGH_WATER` bytes), a read that returns buffered bytes at once and otherwise waits on one future
-with one timer, and the same `httpcore` exceptions AnyIO's path raises.
+OpenAI's client is httpx2 (pydantic's fork of httpx), which reads a server's stream through httpcore2,
+and on asyncio that goes through AnyIO. Each read of a chunk then costs an `anyio.fail_after` cancel
+scope with its own timer, a `map_exceptions` context manager, and a `resume_reading()` /
+`pause_reading()` pair (two `epoll_ctl` calls) around the receive. With ten visitors streaming, that
+path was about a tenth of the busy time of the event loop they all share (py-spy; docs/benchmarks.md,
+"Against Gradio's own floor"). httpcore removed its own asyncio backend in favour of AnyIO and declined
+to add it back (encode/httpcore#930, wontfix); the fork has one under review (pydantic/httpx2#1170).
+This is the thin layer until a release has it: a protocol that keeps what arrives in a buffer (pausing
+the socket only past `HIGH_WATER` bytes), a read that returns buffered bytes at once and otherwise
+waits on one future with one timer, and the same `httpcore2` exceptions AnyIO's path raises.
 
     >>> import asyncio
     >>> async def echo_once():
@@ -38,8 +38,8 @@ from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
-import httpcore
-from httpcore import ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError, WriteTimeout
+import httpcore2
+from httpcore2 import ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError, WriteTimeout
 
 # Bytes a connection holds unread before it stops reading from the socket, and where it starts again.
 # It reads on while idle, so a server's close of a kept-alive connection is seen without a poll().
@@ -106,7 +106,7 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
         waiter.set_result(None)
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
+class AsyncioStream(httpcore2.AsyncNetworkStream):
     """One connection (TCP, or TLS over it), read and written through `_Buffered`."""
 
     def __init__(self, transport: asyncio.Transport, protocol: _Buffered) -> None:
@@ -163,7 +163,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         await asyncio.sleep(0)  # connection_lost runs, and the socket is closed, before this returns
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+                        timeout: float | None = None) -> httpcore2.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
@@ -208,17 +208,17 @@ async def _wait_until(waiter: asyncio.Future[None], timeout: float | None) -> No
         timer.cancel()
 
 
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Opens `AsyncioStream`s; what httpcore's connection pool calls to connect."""
+class AsyncioBackend(httpcore2.AsyncNetworkBackend):
+    """Opens `AsyncioStream`s; what httpcore2's connection pool calls to connect."""
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[tuple[int, int, Any]] | None = None) -> httpcore.AsyncNetworkStream:
+                          socket_options: Iterable[tuple[int, int, Any]] | None = None) -> httpcore2.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         local = (local_address, 0) if local_address else None
         return await self._connect(loop.create_connection(_Buffered, host, port, local_addr=local), timeout, socket_options)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[tuple[int, int, Any]] | None = None) -> httpcore.AsyncNetworkStream:
+                                  socket_options: Iterable[tuple[int, int, Any]] | None = None) -> httpcore2.AsyncNetworkStream:
         return await self._connect(asyncio.get_running_loop().create_unix_connection(_Buffered, path), timeout, socket_options)
 
     async def _connect(self, connecting: Any, timeout: float | None,
@@ -241,10 +241,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 
 def on_asyncio_network(transport: Any) -> bool:
-    """Have `transport` (an `httpx.AsyncHTTPTransport`) open its connections with `AsyncioBackend`.
-    False, and nothing changed, where its connection pool is not the httpcore one this was written for."""
+    """Have `transport` (an `httpx2.AsyncHTTPTransport`) open its connections with `AsyncioBackend`.
+    False, and nothing changed, where its connection pool is not the httpcore2 one this was written for."""
     pool = getattr(transport, "_pool", None)
-    if type(pool) is not httpcore.AsyncConnectionPool or not hasattr(pool, "_network_backend"):
+    if type(pool) is not httpcore2.AsyncConnectionPool or not hasattr(pool, "_network_backend"):
         return False
     pool._network_backend = AsyncioBackend()
     return True

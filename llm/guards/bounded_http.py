@@ -4,12 +4,12 @@ A server's stream is lines of Server-Sent Events, one JSON object per chunk, and
 parses each whole line on the event loop every visitor shares. A hostile server sent 100,000
 alternatives for one token: 6 MB in one line, 300 MB of memory to parse three of them. Real chunks
 are a few kilobytes, and a whole non-streaming answer within this app's limits (1,000,000
-characters, `llm.stream.answer_limits`) fits in `MAX_LINE_BYTES`. httpx has no such limit, so this is the
-thin layer it lacks: a transport that counts the bytes since the last newline as they arrive.
+characters, `llm.stream.answer_limits`) fits in `MAX_LINE_BYTES`. httpx2 has no such limit, so this is
+the thin layer it lacks: a transport that counts the bytes since the last newline as they arrive.
 
     >>> import asyncio
     >>> async def lines(*parts):
-    ...     return [part async for part in BoundedLines(httpx.ByteStream(b"".join(parts)), limit=8)]
+    ...     return [part async for part in BoundedLines(httpx2.ByteStream(b"".join(parts)), limit=8)]
     >>> asyncio.run(lines(b"data: 1\\n", b"data: 2\\n"))
     [b'data: 1\\ndata: 2\\n']
     >>> asyncio.run(lines(b"data: 123456789\\n"))
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 
 from llm.errors import ReadableError
 from llm.guards.asyncio_network import on_asyncio_network
@@ -34,10 +34,10 @@ class LineTooLong(ReadableError):
     """A line of a server's response past `MAX_LINE_BYTES`."""
 
 
-class BoundedLines(httpx.AsyncByteStream):
+class BoundedLines(httpx2.AsyncByteStream):
     """A response body, passed on as it comes, that raises `LineTooLong` once a line passes `limit`."""
 
-    def __init__(self, stream: httpx.AsyncByteStream, limit: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, stream: httpx2.AsyncByteStream, limit: int = MAX_LINE_BYTES) -> None:
         self._stream, self._limit = stream, limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -60,15 +60,15 @@ class BoundedLines(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
-class BoundedTransport(httpx.AsyncBaseTransport):
-    """httpx's own transport, on asyncio's sockets (`asyncio_network`), with every response body read
+class BoundedTransport(httpx2.AsyncBaseTransport):
+    """httpx2's own transport, on asyncio's sockets (`asyncio_network`), with every response body read
     through `BoundedLines`."""
 
     def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
-        self._inner, self._limit = httpx.AsyncHTTPTransport(), limit
+        self._inner, self._limit = httpx2.AsyncHTTPTransport(), limit
         self.on_asyncio_network = on_asyncio_network(self._inner)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await self._inner.handle_async_request(request)
         response.stream = BoundedLines(response.stream, self._limit)
         return response
@@ -77,6 +77,10 @@ class BoundedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def bounded_async_client(timeout: float) -> httpx.AsyncClient:
-    """An AsyncClient for OpenAI's client (as it makes its own: its timeout, redirects followed)."""
-    return httpx.AsyncClient(transport=BoundedTransport(), timeout=timeout, follow_redirects=True)
+def bounded_async_client(timeout: float) -> httpx2.AsyncClient:
+    """An AsyncClient for OpenAI's client (as it makes its own: its timeout, redirects followed). httpx2,
+    the fork OpenAI's client is built on (openai 3), not httpx: its connections take their locks without
+    a round trip through the event loop (pydantic/httpx2#970; httpcore's own took two before every
+    request's headers, and at ten visitors at once the headers went out 36 ms after the request was built,
+    median)."""
+    return httpx2.AsyncClient(transport=BoundedTransport(), timeout=timeout, follow_redirects=True)
