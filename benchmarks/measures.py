@@ -6,7 +6,7 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_openai import ChatOpenAI
@@ -93,8 +93,10 @@ def one_user(rounds: int, smoke: bool = False) -> list[Figure]:
     return figures
 
 
-def many_users(counts: Sequence[int], rounds: int) -> list[Figure]:
-    """10/50/100 users at once on the app and on both floors, 100 tokens at 50/s each."""
+def many_users(counts: Sequence[int], rounds: int | Mapping[int, int]) -> list[Figure]:
+    """10/50/100 users at once on the app and on both floors, 100 tokens at 50/s each; `rounds` of each
+    count (a number for all, or one per count), the counts taking turns."""
+    per_count = {n: rounds if isinstance(rounds, int) else rounds[n] for n in counts}
     tokens, rate = 100, 50
     expected = "".join(numbered_tokens(tokens))
     figures = []
@@ -108,8 +110,8 @@ def many_users(counts: Sequence[int], rounds: int) -> list[Figure]:
         for endpoint, inputs, _ in sides.values():
             users(endpoint, inputs, 2)  # warm-up
         runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for _ in range(rounds):
-            for n in counts:
+        for round_ in range(max(per_count.values())):
+            for n in [n for n in counts if round_ < per_count[n]]:
                 for name, (endpoint, inputs, pid) in sides.items():
                     cpu, client = cpu_seconds(pid), time.process_time()
                     done = users(endpoint, inputs, n)
