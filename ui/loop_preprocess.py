@@ -14,7 +14,7 @@ event is left as Gradio made it.
 Gradio also calls every streaming function on a worker thread just to make its generator
 (`Blocks.call_function`: whatever is not a coroutine function goes through `anyio.to_thread.run_sync`).
 Calling an async generator function runs none of its body, so there is nothing there to keep off the
-loop, only the hop: with ten visitors at once, the answer started 18 ms after Gradio called it (median;
+loop, only the hop: with ten visitors at once, the answer started 14-19 ms after Gradio called it (median;
 the worker waits for the GIL the busy loop holds, then its result waits its turn on the loop).
 `async_generators_made_on_the_loop` makes such a call's generator at once, and leaves every other call
 to its thread.

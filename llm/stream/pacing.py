@@ -142,7 +142,7 @@ async def paced(
     try:
         # The first item is read in this task, the rest in the reader's. A new task first runs after
         # everything already waiting on the loop: with ten visitors at once, the first read (which
-        # sends the request upstream) started 10-13 ms later in a task of its own (median).
+        # sends the request upstream) started 8-13 ms later in a task of its own (median).
         await read_first()
         if not ended:
             reader = asyncio.create_task(read_ahead())
