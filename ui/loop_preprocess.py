@@ -65,13 +65,16 @@ def async_generators_made_on_the_loop() -> None:
     Once per process.
 
         >>> import anyio, anyio.to_thread, threading
-        >>> async def where():
-        ...     yield threading.current_thread() is threading.main_thread()
-        >>> async def first():
-        ...     return await anext(await anyio.to_thread.run_sync(where))
+        >>> async def answer():
+        ...     yield "made"
+        >>> async def make():
+        ...     busy = anyio.CapacityLimiter(1)
+        ...     await busy.acquire_on_behalf_of("another")  # a worker thread would wait for it for ever
+        ...     with anyio.fail_after(5):
+        ...         return await anext(await anyio.to_thread.run_sync(answer, limiter=busy))
         >>> async_generators_made_on_the_loop()
-        >>> anyio.run(first)  # made on the loop's thread, as its body would run anyway
-        True
+        >>> anyio.run(make)
+        'made'
         >>> anyio.run(anyio.to_thread.run_sync, threading.current_thread) is threading.main_thread()
         False
     """
