@@ -40,6 +40,9 @@ from ui.token_probabilities import token_probabilities
 from ui.tools_tab import tools_tab
 
 
+QUEUE_STATUS_EVERY_S = 1.0  # how often a visitor waiting in line hears their place again
+
+
 def header(settings: Settings | None, problem: str | None) -> str:
     lines = [
         "# Watch an LLM stream",
@@ -127,7 +130,11 @@ def build_demo(settings: Settings | None = None, problem: str | None = None, bac
     # pull request, gradio-app/gradio#11764, meant every 10). An owner's own setting stands.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
     # Beyond QUEUE_MAX_SIZE waiting, a visitor is told the queue is full instead of waiting without end.
-    demo.queue(max_size=defaults.queue_max_size)
+    # A visitor in line is told their place on joining and then once a second, not again every time the
+    # line moves (Gradio's "auto"): visitors arriving together were told n²/2 times between them, 819
+    # messages for 50, 2,650 for 100, each one more turn of the loop before their first tokens
+    # (docs/benchmarks.md, "Eighth pass": 50 users at once, first token p50 698 -> 473 ms).
+    demo.queue(max_size=defaults.queue_max_size, status_update_rate=QUEUE_STATUS_EVERY_S)
     return demo
 
 

@@ -70,6 +70,7 @@ class User:
     first_token: float | None = None
     finished: float | None = None
     updates: int = 0
+    statuses: int = 0  # the queue's messages about this user's place in line ("estimation")
     outputs: list[Any] = field(default_factory=list)
     error: str | None = None
 
@@ -116,7 +117,9 @@ async def _read_events(user: User, lines: AsyncIterator[str], marker: str) -> No
     async for line in lines:
         if not line.startswith("data:"):
             continue
-        if '"process_generating"' in line:
+        if '"estimation"' in line:
+            user.statuses += 1
+        elif '"process_generating"' in line:
             user.updates += 1
             if user.first_token is None and marker in line:
                 user.first_token = time.monotonic()

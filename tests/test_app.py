@@ -182,6 +182,23 @@ def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
     assert server.max_active >= 8  # they really overlapped at the server
 
 
+def test_users_arriving_at_once_are_each_told_their_place_in_line_once(app_url, server):
+    """Gradio's default tells every visitor still in line their place again each time the line moves,
+    so n visitors arriving at once got about n²/2 such messages between them before their first tokens
+    (819 for 50). Here the place comes when a visitor joins, and again each second while they wait."""
+    import asyncio
+
+    from benchmarks.load import Endpoint, run_users
+
+    chat_api = Endpoint.find(app_url, "chat")
+    server.scenario = Scenario(tokens=numbered_tokens(20), rate=100)  # 0.2 s each: nobody waits a second
+    users = asyncio.run(run_users(chat_api, [["hi", "", 0.5, 500, "fake-model", ""]] * 30, "w0"))
+    assert all(u.error is None and u.outputs[0] == "".join(numbered_tokens(20)) for u in users)
+    # One on joining, one more each second in line (none here waits two); with Gradio's default the
+    # last of the 30 were told 27 times.
+    assert max(u.statuses for u in users) <= 3, sorted(u.statuses for u in users)
+
+
 def _set(event: threading.Event) -> threading.Event:
     event.set()
     return event
