@@ -163,6 +163,7 @@ class FakeOpenAIServer:
         self.models = ["fake"]  # what GET /v1/models lists
         self.models_status = 200
         self.requests: list[dict] = []
+        self.raw_requests: list[bytes] = []  # each request's body, as its bytes came
         self.logprobs_sent: list[dict] = []  # each token's logprobs entry, as sent (all requests)
         self.keys: list[str] = []  # the bearer key each request came with, in order
         self.disconnects: list[Disconnect] = []
@@ -195,6 +196,7 @@ class FakeOpenAIServer:
             self.scenario = scenario or Scenario()
             self.by_message = {}
             self.requests.clear()
+            self.raw_requests.clear()
             self.logprobs_sent.clear()
             self.keys.clear()
             self.disconnects.clear()
@@ -267,9 +269,11 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
+            raw = self.rfile.read(length)
+            body = json.loads(raw or b"{}")
             with server._lock:
                 server.requests.append(body)
+                server.raw_requests.append(raw)
                 server.keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
                 number = len(server.requests)
                 scenario = server.scenario_for(body)

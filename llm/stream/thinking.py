@@ -21,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import model_validator
 
 from llm.stream.chunk_dicts import read_chunks_as_dicts
+from llm.stream.request_dicts import messages_past_the_transform
 from llm.stream.token_probs import IGNORED_KEY, bounded
 
 REASONING_KEY = "reasoning_content"
@@ -66,7 +67,7 @@ class ChatOpenAICompatible(ChatOpenAI):
         if continuing:
             payload["extra_body"] = {**(payload.get("extra_body") or {}), "continue_final_message": True,
                                      "add_generation_prompt": False}
-        return payload
+        return messages_past_the_transform(payload)  # the same body, without the SDK's walk over every message
 
     def _convert_chunk_to_generation_chunk(self, chunk: dict, *args: Any, **kwargs: Any) -> Any:
         generation = super()._convert_chunk_to_generation_chunk(chunk, *args, **kwargs)
