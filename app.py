@@ -39,7 +39,6 @@ from ui.pipeline_tab import pipeline_tab
 from ui.token_probabilities import token_probabilities
 from ui.tools_tab import tools_tab
 
-
 QUEUE_STATUS_EVERY_S = 1.0  # how often a visitor waiting in line hears their place again
 
 
