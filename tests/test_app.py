@@ -182,7 +182,7 @@ def test_ten_users_stream_at_once_instead_of_queueing(app_url, server):
     assert server.max_active >= 8  # they really overlapped at the server
 
 
-def test_users_arriving_at_once_are_each_told_their_place_in_line_once(app_url, server):
+def test_users_arriving_at_once_are_not_told_their_place_again_each_time_the_line_moves(app_url, server):
     """Gradio's default tells every visitor still in line their place again each time the line moves,
     so n visitors arriving at once got about n²/2 such messages between them before their first tokens
     (819 for 50). Here the place comes when a visitor joins, and again each second while they wait."""

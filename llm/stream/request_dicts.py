@@ -4,8 +4,8 @@ Before every request, `chat.completions.create` walks its whole body against the
 types (`async_maybe_transform`), on the event loop every visitor shares, to rename aliased keys and
 format dates and files. Chat messages have none of those, and langchain-openai has already made them
 plain dicts (`_convert_message_to_dict`), so the walk changes nothing; but it tries each message
-against every type of the message union: about 0.25 ms a message on this project's 2-core machine,
-0.66 ms for a system prompt and a question, and more with every turn of a conversation, before the
+against every type of the message union: about 0.25 ms a message on this project's 2-core machine
+(0.66–0.80 ms for a system prompt and a question, 9.5 ms for a 20-turn conversation), before the
 request can leave. The same walk is reported upstream and worked around this way elsewhere
 (anthropics/anthropic-sdk-python#1195, BerriAI/litellm#29769).
 
