@@ -170,6 +170,7 @@ class FakeOpenAIServer:
         self.completed = 0
         self.active = 0
         self.max_active = 0
+        self.connections = 0  # TCP connections accepted
         self._lock = threading.Lock()
         self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -258,6 +259,11 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
+
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models") and server.models_status == 200:

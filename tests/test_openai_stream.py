@@ -3,6 +3,7 @@
 import asyncio
 import statistics
 import time
+from types import SimpleNamespace
 
 import openai
 import pytest
@@ -158,3 +159,41 @@ def test_streamed_chunks_stay_the_servers_dicts_and_add_up_as_langchain_openai_r
         assert (total.content, total.usage_metadata, total.response_metadata) == \
             (theirs.content, theirs.usage_metadata, theirs.response_metadata)
     assert len(built) == before  # the sync stream built none either
+
+
+def test_a_visitor_after_a_quiet_minute_is_answered_on_the_kept_connection(server, monkeypatch):
+    """httpx2 keeps an idle connection 5 s, so each visitor after a pause paid a new connection (and,
+    to a remote server, its TLS handshake) before the first token. A minute of quiet is played on the
+    connection pool's clock."""
+    import httpcore2._async.http11 as http11
+
+    quiet = {"s": 0.0}
+    monkeypatch.setattr(http11, "time", SimpleNamespace(monotonic=lambda: time.monotonic() + quiet["s"]))
+    server.scenario = Scenario(tokens=["kept", " alive"])
+    model, before = build_chat_model(server_settings(server)), server.connections
+
+    async def two_visitors() -> list[str]:
+        first = "".join([chunk.text async for chunk in model.astream("hi")])
+        quiet["s"] = 60.0
+        return [first, "".join([chunk.text async for chunk in model.astream("hi")])]
+
+    assert asyncio.run(two_visitors()) == ["kept alive", "kept alive"]
+    assert server.connections - before == 1
+
+
+def test_a_crowd_at_once_is_answered_on_its_kept_connections_next_time(server):
+    """httpx2 keeps 20 idle connections; the other answers of a crowd closed theirs and the next crowd
+    made them again. The app keeps as many as may stream at once."""
+    server.scenario = Scenario(tokens=["one", " of", " many"], rate=50)  # slow enough that all 30 overlap
+    model, before = build_chat_model(server_settings(server, concurrency_limit=30)), server.connections
+
+    async def crowd() -> list[str]:
+        async def one() -> str:
+            return "".join([chunk.text async for chunk in model.astream("hi")])
+        return await asyncio.gather(*(one() for _ in range(30)))
+
+    async def twice() -> list[str]:
+        return [*await crowd(), *await crowd()]
+
+    assert asyncio.run(twice()) == ["one of many"] * 60
+    assert server.connections - before == 30

@@ -72,7 +72,7 @@ def _openai(settings: Settings) -> BaseChatModel:
         # would belong to whichever event loop used them first.
         timeout=openai.Timeout(settings.request_timeout),
         # Streams are read through a line limit (a server's 6 MB line cost 300 MB to parse).
-        http_async_client=bounded_async_client(settings.request_timeout),
+        http_async_client=bounded_async_client(settings.request_timeout, max_concurrency(settings)),
         max_retries=settings.max_retries,
         stream_usage=True,
         continues_final_message=settings.openai_continue_final_message,

@@ -28,6 +28,11 @@ from llm.errors import ReadableError
 from llm.guards.asyncio_network import on_asyncio_network
 
 MAX_LINE_BYTES = 4_000_000
+# How long an idle connection to the model server is kept for the next answer. httpx2 keeps 20 for 5 s,
+# so a visitor arriving more than 5 s after the last answer paid a new connection (TCP, and TLS to a
+# remote server) before the first token. A server that closes one sooner is noticed before it is
+# used again (asyncio_network's `is_readable`).
+IDLE_CONNECTION_S = 120.0
 
 
 class LineTooLong(ReadableError):
@@ -64,8 +69,10 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
     """httpx2's own transport, on asyncio's sockets (`asyncio_network`), with every response body read
     through `BoundedLines`."""
 
-    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
-        self._inner, self._limit = httpx2.AsyncHTTPTransport(), limit
+    def __init__(self, limit: int = MAX_LINE_BYTES, connections: int = 100) -> None:
+        kept = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections,
+                             keepalive_expiry=IDLE_CONNECTION_S)
+        self._inner, self._limit = httpx2.AsyncHTTPTransport(limits=kept), limit
         self.on_asyncio_network = on_asyncio_network(self._inner)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -77,10 +84,11 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def bounded_async_client(timeout: float) -> httpx2.AsyncClient:
+def bounded_async_client(timeout: float, connections: int = 100) -> httpx2.AsyncClient:
     """An AsyncClient for OpenAI's client (as it makes its own: its timeout, redirects followed). httpx2,
     the fork OpenAI's client is built on (openai 3), not httpx: its connections take their locks without
     a round trip through the event loop (pydantic/httpx2#970; httpcore's own took two before every
     request's headers, and at ten visitors at once the headers went out 36 ms after the request was built,
-    median)."""
-    return httpx2.AsyncClient(transport=BoundedTransport(), timeout=timeout, follow_redirects=True)
+    median). Up to `connections` at once (the answers that may stream at once), all kept when idle."""
+    return httpx2.AsyncClient(transport=BoundedTransport(connections=connections), timeout=timeout,
+                              follow_redirects=True)
