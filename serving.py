@@ -33,6 +33,7 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import Depends
 from gradio.state_holder import SessionState, StateHolder
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -253,12 +254,42 @@ async def _refuse(send: Any, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def login_check_on_the_loop(app: Any) -> None:
+    """Gradio's `login_check`, a dependency of every route a visitor's answer takes (joining the line,
+    the event stream), is a plain `def`, so FastAPI ran it on a worker thread: each request waited for
+    a turn of the event loop to get its result back, and with ten visitors at once the loop is busy
+    with their answers. It only looks a cookie up, so here it runs on the loop, through FastAPI's own
+    `dependency_overrides`."""
+    found = _gradio_login_check(app)
+    if found is None:
+        return
+    login_check, get_current_user = found
+
+    async def on_the_loop(user: str | None = Depends(get_current_user)) -> None:
+        return login_check(user)
+
+    app.dependency_overrides[login_check] = on_the_loop
+
+
+def _gradio_login_check(app: Any) -> tuple[Any, Any] | None:
+    """Gradio's `login_check` and the dependency it takes the user from, as its routes hold them
+    (in the router Gradio's app includes)."""
+    for route in app.routes:
+        for candidate in getattr(route, "effective_candidates", list)():
+            dependant = getattr(getattr(candidate, "original_route", None), "dependant", None)
+            for dependency in getattr(dependant, "dependencies", []):
+                if getattr(dependency.call, "__name__", "") == "login_check" and dependency.dependencies:
+                    return dependency.call, dependency.dependencies[0].call
+    return None
+
+
 def guarded_app_kwargs(max_sessions: int) -> dict[str, Any]:
     """`demo.launch(app_kwargs=...)`: the middleware, and the session store put in place at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: Any):
         SessionsPerAddress.install(app, max_sessions)
+        login_check_on_the_loop(app)
         yield
 
     return {"middleware": [Middleware(VisitorGuard, throttle=LoginThrottle())], "lifespan": lifespan}

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import SECRET, launch
+from tests.conftest import SECRET, launch, server_settings
 from tests.openai_server import Scenario, numbered_tokens
 from ui.debug_outputs import STREAMING_POINTS, STREAMING_ROWS
 
@@ -197,6 +197,31 @@ def test_users_arriving_at_once_are_not_told_their_place_again_each_time_the_lin
     # One on joining, one more each second in line (none here waits two); with Gradio's default the
     # last of the 30 were told 27 times.
     assert max(u.statuses for u in users) <= 3, sorted(u.statuses for u in users)
+
+
+def test_the_login_is_checked_on_the_event_loop_and_still_refuses_a_visitor_without_one(openai_server, monkeypatch):
+    """Gradio's login check ran on a worker thread for each join and each event stream, and came back
+    through the event loop that all visitors' answers keep busy (serving.py)."""
+    import fastapi.dependencies.utils
+
+    on_threads: list[str] = []
+    to_thread = fastapi.dependencies.utils.run_in_threadpool
+
+    async def counted(call, *args, **kwargs):
+        on_threads.append(getattr(call, "__name__", repr(call)))
+        return await to_thread(call, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counted)
+    openai_server.reset(Scenario(tokens=["let", " in"]))
+    demo, url = launch(server_settings(openai_server, app_auth="ann:s3cret"))
+    try:
+        stranger = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": "x"})
+        assert stranger.status_code == 401
+        ann = Client(url, auth=("ann", "s3cret"), verbose=False)
+        assert ann.predict("hi", "", 0.5, 50, api_name="/chat")[0] == "let in"
+        assert "login_check" not in on_threads, on_threads
+    finally:
+        demo.close()
 
 
 def _set(event: threading.Event) -> threading.Event:
