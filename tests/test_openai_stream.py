@@ -197,3 +197,18 @@ def test_a_crowd_at_once_is_answered_on_its_kept_connections_next_time(server):
 
     assert asyncio.run(twice()) == ["one of many"] * 60
     assert server.connections - before == 30
+
+
+def test_no_answer_waits_for_a_connection_beyond_one_tabs_limit(server):
+    """Each tab has its own concurrency limit, and they share the model's connections: a pool capped at
+    one tab's limit would hold the other tabs' answers back."""
+    server.scenario = Scenario(tokens=["side", " by", " side"], rate=20)
+    model = build_chat_model(server_settings(server, concurrency_limit=4))
+
+    async def two_tabs_full() -> list[str]:
+        async def one() -> str:
+            return "".join([chunk.text async for chunk in model.astream("hi")])
+        return await asyncio.gather(*(one() for _ in range(8)))
+
+    assert asyncio.run(two_tabs_full()) == ["side by side"] * 8
+    assert server.max_active == 8

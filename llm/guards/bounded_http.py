@@ -69,10 +69,12 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
     """httpx2's own transport, on asyncio's sockets (`asyncio_network`), with every response body read
     through `BoundedLines`."""
 
-    def __init__(self, limit: int = MAX_LINE_BYTES, connections: int = 100) -> None:
-        kept = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections,
-                             keepalive_expiry=IDLE_CONNECTION_S)
-        self._inner, self._limit = httpx2.AsyncHTTPTransport(limits=kept), limit
+    def __init__(self, limit: int = MAX_LINE_BYTES, kept: int = 100) -> None:
+        # No cap on open connections here: Gradio's concurrency limits (one per tab) decide how many
+        # answers stream at once, and a cap below their sum would make an answer wait for a connection.
+        kept_alive = httpx2.Limits(max_connections=None, max_keepalive_connections=kept,
+                                   keepalive_expiry=IDLE_CONNECTION_S)
+        self._inner, self._limit = httpx2.AsyncHTTPTransport(limits=kept_alive), limit
         self.on_asyncio_network = on_asyncio_network(self._inner)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -84,11 +86,10 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def bounded_async_client(timeout: float, connections: int = 100) -> httpx2.AsyncClient:
+def bounded_async_client(timeout: float, kept: int = 100) -> httpx2.AsyncClient:
     """An AsyncClient for OpenAI's client (as it makes its own: its timeout, redirects followed). httpx2,
     the fork OpenAI's client is built on (openai 3), not httpx: its connections take their locks without
     a round trip through the event loop (pydantic/httpx2#970; httpcore's own took two before every
     request's headers, and at ten visitors at once the headers went out 36 ms after the request was built,
-    median). Up to `connections` at once (the answers that may stream at once), all kept when idle."""
-    return httpx2.AsyncClient(transport=BoundedTransport(connections=connections), timeout=timeout,
-                              follow_redirects=True)
+    median). Up to `kept` idle connections wait for the next answers (say, as many as may stream at once)."""
+    return httpx2.AsyncClient(transport=BoundedTransport(kept=kept), timeout=timeout, follow_redirects=True)
