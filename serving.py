@@ -15,6 +15,9 @@ Gradio's own `StateHolder` keeps the sessions; `SessionsPerAddress` only adds wh
 client address is uvicorn's: behind a proxy, uvicorn takes it from X-Forwarded-For only for the
 proxy addresses in FORWARDED_ALLOW_IPS (127.0.0.1 by default).
 
+At start-up, Gradio's login check is also moved onto the event loop (`login_check_on_the_loop`), off
+the worker thread FastAPI gave it before every join and event stream.
+
     >>> throttle = LoginThrottle()
     >>> [throttle.failed("a", now=0.0) for _ in range(7)]  # seconds to wait after each wrong login
     [0.0, 0.0, 0.0, 0.0, 0.0, 10.0, 20.0]
@@ -284,7 +287,8 @@ def _gradio_login_check(app: Any) -> tuple[Any, Any] | None:
 
 
 def guarded_app_kwargs(max_sessions: int) -> dict[str, Any]:
-    """`demo.launch(app_kwargs=...)`: the middleware, and the session store put in place at start-up."""
+    """`demo.launch(app_kwargs=...)`: the middleware, and at start-up the session store put in place and
+    the login check moved onto the loop."""
 
     @asynccontextmanager
     async def lifespan(app: Any):
