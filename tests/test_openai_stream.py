@@ -161,6 +161,11 @@ def test_streamed_chunks_stay_the_servers_dicts_and_add_up_as_langchain_openai_r
     assert len(built) == before  # the sync stream built none either
 
 
+async def answer_text(model) -> str:
+    """One answer to "hi", streamed, as its text."""
+    return "".join([chunk.text async for chunk in model.astream("hi")])
+
+
 def test_a_visitor_after_a_quiet_minute_is_answered_on_the_kept_connection(server, monkeypatch):
     """httpx2 keeps an idle connection 5 s, so each visitor after a pause paid a new connection (and,
     to a remote server, its TLS handshake) before the first token. A minute of quiet is played on the
@@ -173,9 +178,9 @@ def test_a_visitor_after_a_quiet_minute_is_answered_on_the_kept_connection(serve
     model, before = build_chat_model(server_settings(server)), server.connections
 
     async def two_visitors() -> list[str]:
-        first = "".join([chunk.text async for chunk in model.astream("hi")])
+        first = await answer_text(model)
         quiet["s"] = 60.0
-        return [first, "".join([chunk.text async for chunk in model.astream("hi")])]
+        return [first, await answer_text(model)]
 
     assert asyncio.run(two_visitors()) == ["kept alive", "kept alive"]
     assert server.connections - before == 1
@@ -183,14 +188,12 @@ def test_a_visitor_after_a_quiet_minute_is_answered_on_the_kept_connection(serve
 
 def test_a_crowd_at_once_is_answered_on_its_kept_connections_next_time(server):
     """httpx2 keeps 20 idle connections; the other answers of a crowd closed theirs and the next crowd
-    made them again. The app keeps as many as may stream at once."""
+    made them again. The app keeps as many as one tab may stream at once."""
     server.scenario = Scenario(tokens=["one", " of", " many"], rate=50)  # slow enough that all 30 overlap
     model, before = build_chat_model(server_settings(server, concurrency_limit=30)), server.connections
 
     async def crowd() -> list[str]:
-        async def one() -> str:
-            return "".join([chunk.text async for chunk in model.astream("hi")])
-        return await asyncio.gather(*(one() for _ in range(30)))
+        return await asyncio.gather(*(answer_text(model) for _ in range(30)))
 
     async def twice() -> list[str]:
         return [*await crowd(), *await crowd()]
@@ -206,9 +209,7 @@ def test_no_answer_waits_for_a_connection_beyond_one_tabs_limit(server):
     model = build_chat_model(server_settings(server, concurrency_limit=4))
 
     async def two_tabs_full() -> list[str]:
-        async def one() -> str:
-            return "".join([chunk.text async for chunk in model.astream("hi")])
-        return await asyncio.gather(*(one() for _ in range(8)))
+        return await asyncio.gather(*(answer_text(model) for _ in range(8)))
 
     assert asyncio.run(two_tabs_full()) == ["side by side"] * 8
     assert server.max_active == 8
