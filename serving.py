@@ -36,7 +36,6 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends
 from gradio.state_holder import SessionState, StateHolder
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -261,29 +260,43 @@ def login_check_on_the_loop(app: Any) -> None:
     """Gradio's `login_check`, a dependency of every route a visitor's answer takes (joining the line,
     the event stream), is a plain `def`, so FastAPI ran it on a worker thread: each request waited for
     a turn of the event loop to get its result back, and with ten visitors at once the loop is busy
-    with their answers. It only looks a cookie up, so here it runs on the loop, through FastAPI's own
-    `dependency_overrides`."""
-    found = _gradio_login_check(app)
+    with their answers. It only looks a cookie up, so here it runs on the loop.
+
+    The swap is made in the routes' own dependency records, once. FastAPI's `dependency_overrides`
+    would do the same, but while any override is set, FastAPI rebuilds the record of every dependency
+    of every request from its signature (`get_dependant`): about as much CPU as the thread hop saved."""
+    dependants = list(_dependants(app))
+    found = next((d.call for d in dependants if getattr(d.call, "__name__", "") == "login_check"
+                  and [sub.name for sub in d.dependencies] == ["user"]), None)
     if found is None:
         return
-    login_check, get_current_user = found
+    login_check = found
 
-    async def on_the_loop(user: str | None = Depends(get_current_user)) -> None:
+    async def on_the_loop(user: str | None = None) -> None:
         return login_check(user)
 
-    app.dependency_overrides[login_check] = on_the_loop
+    for dependant in dependants:
+        if dependant.call is login_check:
+            dependant.call = on_the_loop
 
 
-def _gradio_login_check(app: Any) -> tuple[Any, Any] | None:
-    """Gradio's `login_check` and the dependency it takes the user from, as its routes hold them
-    (in the router Gradio's app includes)."""
+def _dependants(app: Any) -> Any:
+    """Every FastAPI dependency record of `app`'s routes (the routers Gradio's app includes too), with
+    the records of the dependencies they depend on."""
+    stack = []
     for route in app.routes:
-        for candidate in getattr(route, "effective_candidates", list)():
-            dependant = getattr(getattr(candidate, "original_route", None), "dependant", None)
-            for dependency in getattr(dependant, "dependencies", []):
-                if getattr(dependency.call, "__name__", "") == "login_check" and dependency.dependencies:
-                    return dependency.call, dependency.dependencies[0].call
-    return None
+        for candidate in [route, *getattr(route, "effective_candidates", list)()]:
+            for holder in (candidate, getattr(candidate, "original_route", None)):
+                dependant = getattr(holder, "dependant", None)
+                if dependant is not None:
+                    stack.append(dependant)
+    seen: set[int] = set()
+    while stack:
+        dependant = stack.pop()
+        if id(dependant) not in seen:
+            seen.add(id(dependant))
+            yield dependant
+            stack.extend(dependant.dependencies)
 
 
 def guarded_app_kwargs(max_sessions: int) -> dict[str, Any]:

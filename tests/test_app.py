@@ -201,25 +201,34 @@ def test_users_arriving_at_once_are_not_told_their_place_again_each_time_the_lin
 
 def test_the_login_is_checked_on_the_event_loop_and_still_refuses_a_visitor_without_one(openai_server, monkeypatch):
     """Gradio's login check ran on a worker thread for each join and each event stream, and came back
-    through the event loop that all visitors' answers keep busy (serving.py)."""
-    import fastapi.dependencies.utils
+    through the event loop that all visitors' answers keep busy (serving.py). Moving it must not cost
+    each request more than it saves: FastAPI's `dependency_overrides` rebuilt every dependency's record
+    from its signature on every request."""
+    import fastapi.dependencies.utils as fastapi_dependencies
 
     on_threads: list[str] = []
-    to_thread = fastapi.dependencies.utils.run_in_threadpool
+    rebuilt: list[str] = []
+    to_thread, get_dependant = fastapi_dependencies.run_in_threadpool, fastapi_dependencies.get_dependant
 
     async def counted(call, *args, **kwargs):
         on_threads.append(getattr(call, "__name__", repr(call)))
         return await to_thread(call, *args, **kwargs)
 
-    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counted)
+    def counted_records(*args, **kwargs):
+        rebuilt.append(getattr(kwargs.get("call"), "__name__", ""))
+        return get_dependant(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi_dependencies, "run_in_threadpool", counted)
     openai_server.reset(Scenario(tokens=["let", " in"]))
     demo, url = launch(server_settings(openai_server, app_auth="ann:s3cret"))
+    monkeypatch.setattr(fastapi_dependencies, "get_dependant", counted_records)  # the routes are built by now
     try:
         stranger = httpx.get(f"{url}gradio_api/queue/data", params={"session_hash": "x"})
         assert stranger.status_code == 401
         ann = Client(url, auth=("ann", "s3cret"), verbose=False)
         assert ann.predict("hi", "", 0.5, 50, api_name="/chat")[0] == "let in"
         assert "login_check" not in on_threads, on_threads
+        assert rebuilt == [], rebuilt
     finally:
         demo.close()
 
