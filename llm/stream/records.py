@@ -51,7 +51,7 @@ class ChunkRecord:
             index=index,
             ms_since_start=ms,
             ms_since_previous=delta_ms,
-            text=chunk.text,
+            text=str(chunk.text),  # langchain-core's `TextAccessor`, a str the garbage collector tracks: kept per chunk
             id=chunk.id,
             response_metadata={k: v for k, v in metadata.items() if k not in ("logprobs", IGNORED_KEY)},
             usage_metadata=dict(chunk.usage_metadata) if chunk.usage_metadata else None,
