@@ -264,13 +264,13 @@ def login_check_on_the_loop(app: Any) -> None:
 
     The swap is made in the routes' own dependency records, once. FastAPI's `dependency_overrides`
     would do the same, but while any override is set, FastAPI rebuilds the record of every dependency
-    of every request from its signature (`get_dependant`): about as much CPU as the thread hop saved."""
+    of every request from its signature (`get_dependant`): more CPU than the thread hop it saved
+    (docs/benchmarks.md, tenth pass)."""
     dependants = list(_dependants(app))
-    found = next((d.call for d in dependants if getattr(d.call, "__name__", "") == "login_check"
-                  and [sub.name for sub in d.dependencies] == ["user"]), None)
-    if found is None:
+    login_check = next((d.call for d in dependants if getattr(d.call, "__name__", "") == "login_check"
+                        and [sub.name for sub in d.dependencies] == ["user"]), None)
+    if login_check is None:  # not the `login_check(user)` this was written for: left where it was
         return
-    login_check = found
 
     async def on_the_loop(user: str | None = None) -> None:
         return login_check(user)
